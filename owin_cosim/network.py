@@ -1,0 +1,130 @@
+"""The network-backend interface: chunks go in, timed deliveries come out.
+
+The coordinator owns the global clock. It hands chunks to the backend (``submit``), sets
+the per-device share of radio resources (``set_shares``) and grants time (``advance``):
+the backend simulates up to the granted time but **stops early at the first instant at
+which a chunk completes**, so that the coordinator can react to that delivery before any
+later radio decision is taken. It never runs past the granted time. This is the
+conservative synchronisation protocol that the ns-3 worker speaks as well.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+__all__ = [
+    "AdvanceResult",
+    "ChunkTx",
+    "Delivery",
+    "NetworkBackend",
+    "RadioUse",
+    "UplinkDevice",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkDevice:
+    """What a network backend needs to know of one device."""
+
+    name: str
+    distance_m: float
+    tx_power_W: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkTx:
+    """One chunk of a device's payload, handed to the backend for transmission."""
+
+    device: str
+    chunk: int
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A chunk received in full at the edge server.
+
+    ``first_byte_s`` is the first instant the chunk was on the air, ``last_byte_s`` the
+    instant its last bit arrived (the delivery time).
+    """
+
+    device: str
+    chunk: int
+    nbytes: int
+    submit_s: float
+    first_byte_s: float
+    last_byte_s: float
+    lost_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RadioUse:
+    """A device transmitting on ``units`` radio resources (RBs, RUs) over an interval."""
+
+    device: str
+    start_s: float
+    end_s: float
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceResult:
+    """What happened up to ``time_s`` (the granted time or the first delivery instant)."""
+
+    time_s: float
+    deliveries: tuple[Delivery, ...]
+
+
+class NetworkBackend(ABC):
+    """A simulator of the uplink, driven by the coordinator.
+
+    Backends are context managers: ``close`` releases what they hold (processes,
+    sockets) and is called on every exit path.
+    """
+
+    #: Name written into results, e.g. ``"ofdm"`` or ``"ns3"``.
+    name: str = "abstract"
+
+    @property
+    @abstractmethod
+    def now_s(self) -> float:
+        """The time the backend has simulated up to."""
+
+    @abstractmethod
+    def submit(self, chunk: ChunkTx, at_s: float) -> None:
+        """Queue ``chunk`` at its device from time ``at_s`` (``>= now_s``), after the
+        chunks already queued at that device."""
+
+    @abstractmethod
+    def set_shares(self, shares: Mapping[str, float], at_s: float) -> None:
+        """Set the devices' relative shares of radio resources from time ``at_s``.
+
+        Shares are non-negative weights; devices missing from ``shares`` get 0. A device
+        with weight 0 transmits only when no device with a positive weight has data
+        (the scheduler stays work-conserving).
+        """
+
+    @abstractmethod
+    def advance(self, until_s: float) -> AdvanceResult:
+        """Simulate up to ``until_s`` or to the first delivery, whichever comes first."""
+
+    @abstractmethod
+    def has_backlog(self) -> bool:
+        """Whether any submitted byte is still undelivered."""
+
+    @abstractmethod
+    def radio_usage(self) -> list[RadioUse]:
+        """Every interval in which a device held radio resources, in time order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release processes and sockets; idempotent."""
+
+    def __enter__(self) -> NetworkBackend:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
