@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -160,17 +160,69 @@ class OfdmChannel:
         """
         cfg = self.config
         g = np.sort(self.gains(slot)[device] / cfg.noise_w_per_rb)[::-1]
-        p_total = float(self.power_w[device])
         inv = 1.0 / g
-        csum = np.cumsum(inv)
-        n = len(g)
-        for m in range(n, 0, -1):
-            level = (p_total + csum[m - 1]) / m
-            if level > inv[m - 1]:
-                powers = level - inv[:m]
-                rate = cfg.rate_efficiency * cfg.rb_bandwidth_hz * np.log2(1.0 + powers * g[:m])
-                return float(rate.sum())
-        return 0.0
+        levels = (float(self.power_w[device]) + np.cumsum(inv)) / np.arange(1, len(g) + 1)
+        m = int(np.flatnonzero(levels > inv)[-1]) + 1  # m = 1 is always valid
+        powers = levels[m - 1] - inv[:m]
+        rate = cfg.rate_efficiency * cfg.rb_bandwidth_hz * np.log2(1.0 + powers * g[:m])
+        return float(rate.sum())
+
+    def mean_rate_bps(self, device: int) -> float:
+        """Expected rate of ``device`` alone on the whole band with even power split.
+
+        The Rayleigh average ``E[log2(1 + a X)]``, ``X ~ Exp(1)``, by 32-point
+        Gauss-Laguerre quadrature (exact enough, and deterministic).
+        """
+        cfg = self.config
+        a = self.power_w[device] / cfg.num_rbs * self.beta[device] / cfg.noise_w_per_rb
+        if cfg.fading == "none":
+            per_rb = float(np.log2(1.0 + a))
+        else:
+            x, w = np.polynomial.laguerre.laggauss(32)
+            per_rb = float((w * np.log2(1.0 + a * x)).sum())
+        return cfg.rate_efficiency * cfg.rb_bandwidth_hz * cfg.num_rbs * per_rb
+
+    def uplink_bounds(self, chunk_bytes: Sequence[Sequence[int]]) -> tuple[list[list[float]], float]:
+        """Lower bounds on chunk arrival times and on the time to upload every bit.
+
+        Returns
+        -------
+        arrival : list of list of float
+            Per device, per chunk: the earliest time its last bit can arrive, if the
+            device had the whole band to itself with water-filled power from t = 0.
+        all_bits : float
+            The earliest time every bit of every device can be up, at the per-slot upper
+            bound ``sum_r max_k rate(P_k on r)`` of the sum rate.
+        """
+        slot_s = self.config.slot_s
+        arrival: list[list[float]] = []
+        for k, sizes in enumerate(chunk_bytes):
+            targets = np.cumsum(np.asarray(sizes, dtype=float) * 8.0)
+            arrival.append(_crossing_times(lambda t, k=k: self.waterfill_rate(k, t) * slot_s,
+                                           targets, slot_s, self.config.max_slots))
+        total = float(sum(sum(s) for s in chunk_bytes)) * 8.0
+        sum_rate = _crossing_times(lambda t: float(self.full_power_rates(t).max(axis=0).sum())
+                                   * slot_s, np.array([total]), slot_s, self.config.max_slots)
+        return arrival, sum_rate[0]
+
+
+def _crossing_times(bits_in_slot: Callable[[int], float], targets: np.ndarray, slot_s: float,
+                    max_slots: int) -> list[float]:
+    """Times at which the cumulative ``bits_in_slot`` (constant rate in a slot) reaches
+    each of the increasing ``targets``."""
+    out: list[float] = []
+    done, slot, i = 0.0, 0, 0
+    while i < len(targets):
+        if slot >= max_slots:
+            raise RuntimeError("upload bound passed max_slots: is a device out of range?")
+        bits = bits_in_slot(slot)
+        while i < len(targets) and done + bits >= targets[i]:
+            frac = (targets[i] - done) / bits if bits > 0 else 0.0
+            out.append((slot + frac) * slot_s)
+            i += 1
+        done += bits
+        slot += 1
+    return out
 
 
 @dataclass(slots=True)

@@ -87,7 +87,8 @@ class Layer:
     group: str = ""
 
     def __post_init__(self) -> None:
-        for dim in ("R", "S", "P", "Q", "C", "M", "N", "Hstride", "Wstride", "operands"):
+        for dim in ("R", "S", "P", "Q", "C", "M", "N", "Hstride", "Wstride", "Hdilation",
+                    "Wdilation", "operands"):
             value = getattr(self, dim)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"layer {self.name!r}: {dim} must be an integer >= 1, got {value!r}")
@@ -112,7 +113,11 @@ class Layer:
 
     @property
     def input_elems(self) -> int:
-        """Elements of all activation inputs (both operands for activation products)."""
+        """Elements of the activation inputs (``operands`` of them for eltwise layers).
+
+        The second operand of an activation product (``Q K^T``) is counted in
+        :attr:`weight_elems`.
+        """
         h, w = self.input_hw
         return self.N * self.C * h * w * self.operands
 
@@ -346,14 +351,14 @@ class ModelGraph:
         out = ModelGraph(self.name)
         for name in self.graph.nodes:
             layer = self.layer(name)
-            parts = parts_of.get(name)
-            if parts is None:
+            n_parts = parts_of.get(name)
+            if n_parts is None:
                 out.graph.add_node(name, layer=layer)
                 if name in self.data_needs:
                     out.data_needs[name] = self.data_needs[name]
                 continue
-            for i in range(parts):
-                piece = layer.slice_rows(i, parts)
+            for i in range(n_parts):
+                piece = layer.slice_rows(i, n_parts)
                 out.graph.add_node(piece.name, layer=piece)
                 if name in self.data_needs:
                     out.data_needs[piece.name] = DataNeed(device_of[name], i)

@@ -1,0 +1,163 @@
+"""Assemble a validated :class:`~owin_cosim.scenario.Scenario` into a
+:class:`~owin_cosim.problem.Problem`: build the model, cost it on the accelerator, set up
+the network backend and the bounds.
+
+Cross-file checks live here (each a :class:`~owin_cosim.errors.ConfigError` naming the
+file and key): model devices match scenario devices, files exist, the model is acyclic,
+every layer fits a core, requested backends are available.
+
+Random streams (all derived from the scenario ``seed``): fading ``[seed, 1, block]``,
+shadowing ``[seed, 2]``; the planning surrogate uses the same streams of a derived seed
+(``SeedSequence([seed, 7])``), i.e. another channel realisation with the same statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from owin_cosim.accel_spec import ChipSpec, load_chip_spec
+from owin_cosim.analytic_model import AnalyticCostModel
+from owin_cosim.errors import BackendUnavailableError, ConfigError
+from owin_cosim.model_file import load_model_file
+from owin_cosim.ofdm import OfdmChannel, OfdmUplink
+from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
+from owin_cosim.scenario import Scenario, load_scenario
+from owin_cosim.workload import ModelGraph
+from owin_cosim.zoo import DEFAULT_ENCODER_BY_MODALITY, ENCODERS, build_multimodal, payload_bytes_for
+
+__all__ = ["assemble", "load_problem", "planning_seed"]
+
+
+def planning_seed(seed: int) -> int:
+    """The seed of the planning surrogate's channel: another realisation.
+
+    >>> planning_seed(1) == planning_seed(1) != 1
+    True
+    """
+    return int(np.random.SeedSequence([seed, 7]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def load_problem(path: str | Path) -> tuple[Scenario, Problem]:
+    """Read, validate and assemble a scenario file."""
+    scenario = load_scenario(path)
+    return scenario, assemble(scenario, path)
+
+
+def _resolve(base: Path, file: str) -> Path:
+    p = Path(file).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _build_model(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, tuple[str, dict[str, Any]]]]:
+    names = {d.name for d in s.devices}
+    for dev in s.model.encoders:
+        if dev not in names:
+            raise ConfigError(file, f"model.encoders.{dev}",
+                              f"no device called {dev!r}; expected one of: {', '.join(sorted(names))}")
+    if s.model.file is not None:
+        if s.model.encoders:
+            raise ConfigError(file, "model.encoders", "give either 'file' or 'encoders', not both")
+        model_path = _resolve(file.parent, s.model.file)
+        if not model_path.is_file():
+            raise ConfigError(file, "model.file", f"model file {str(model_path)!r} not found")
+        return load_model_file(model_path), {}
+    encoders: dict[str, tuple[str, dict[str, Any]]] = {}
+    for i, dev in enumerate(s.devices):
+        ref = s.model.encoder_of(dev.name)
+        if ref is None:
+            default = DEFAULT_ENCODER_BY_MODALITY.get(dev.modality)
+            if default is None:
+                raise ConfigError(file, f"devices[{i}].modality",
+                                  f"no built-in encoder for modality {dev.modality!r}; expected "
+                                  f"one of {sorted(DEFAULT_ENCODER_BY_MODALITY)} or an entry "
+                                  f"model.encoders.{dev.name} naming one of {sorted(ENCODERS)}")
+            encoders[dev.name] = (default, {})
+        else:
+            encoders[dev.name] = (ref.name, dict(ref.params))
+    try:
+        graph = build_multimodal(s.name, encoders, fusion=s.model.fusion,
+                                 fusion_params=s.model.fusion_params, head=s.model.head,
+                                 head_params=s.model.head_params)
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        raise ConfigError(file, "model", str(msg)) from None
+    return graph, encoders
+
+
+def _devices(s: Scenario, file: Path, model: ModelGraph,
+             encoders: dict[str, tuple[str, dict[str, Any]]]) -> list[DeviceSpec]:
+    used = set(model.devices())
+    out: list[DeviceSpec] = []
+    for i, d in enumerate(s.devices):
+        if d.name not in used:
+            raise ConfigError(file, f"devices[{i}].name",
+                              f"the model reads no data from device {d.name!r}; expected every "
+                              "device to feed an input layer")
+        if d.payload is not None:
+            nbytes = d.payload.nbytes
+        elif d.name in encoders:
+            nbytes = payload_bytes_for(*encoders[d.name])
+        else:
+            raise ConfigError(file, f"devices[{i}].payload",
+                              "required with a model file (no encoder to infer it from)")
+        if d.chunks > nbytes:
+            raise ConfigError(file, f"devices[{i}].chunks",
+                              f"{d.chunks} chunks for a {nbytes}-byte payload; expected at most "
+                              "one chunk per byte")
+        power_w = 10.0 ** ((d.tx_power_dBm - 30.0) / 10.0)
+        out.append(DeviceSpec(d.name, d.modality, d.distance, power_w, nbytes, d.chunks))
+    unknown = used - {d.name for d in s.devices}
+    if unknown:
+        raise ConfigError(file, "model", f"the model reads devices {sorted(unknown)} that the "
+                          "scenario does not declare; expected them under 'devices'")
+    return out
+
+
+def _chip(s: Scenario, file: Path) -> ChipSpec:
+    spec_path = _resolve(file.parent, s.accelerator.spec)
+    if not spec_path.is_file():
+        raise ConfigError(file, "accelerator.spec", f"spec file {str(spec_path)!r} not found; "
+                          "expected a multi-core spec such as accel_specs/mc4.yaml")
+    return load_chip_spec(spec_path)
+
+
+def assemble(s: Scenario, file: str | Path) -> Problem:
+    """Build the :class:`Problem` of scenario ``s`` read from ``file``."""
+    file = Path(file)
+    if s.network.backend == "ns3":
+        raise BackendUnavailableError(
+            f"{file}: network.backend: 'ns3' is not available in this version of owin-cosim "
+            "(the ns-3 worker lands with the ns-3 backend); use backend 'ofdm'")
+    if s.accelerator.cost_backend == "timeloop":
+        raise BackendUnavailableError(
+            f"{file}: accelerator.cost_backend: 'timeloop' is not available in this version of "
+            "owin-cosim (the Timeloop backend lands later); use 'analytic'")
+    model, encoders = _build_model(s, file)
+    devices = _devices(s, file, model, encoders)
+    chip = _chip(s, file)
+    cost = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    for layer in model.layers():
+        if not cost.fits(layer):
+            raise ConfigError(file, "accelerator.spec",
+                              f"layer {layer.name!r} needs at least {cost.min_buffer_words(layer)} "
+                              f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
+                              "Expected a spec whose cores fit every layer")
+    dag = CompiledDag.build(model, cost, devices, chip.word_bytes)
+    noc = Interconnect(chip.hop_matrix(), chip.hop_latency_s, chip.link_bytes_per_s,
+                       chip.noc.energy_pJ_per_byte_hop)
+    cfg = s.network.ofdm
+    uplinks = [d.uplink() for d in devices]
+    channel = OfdmChannel(cfg, uplinks, s.seed)
+    arrival, radio_s = channel.uplink_bounds([d.chunk_bytes for d in devices])
+    mean_rate = np.array([channel.mean_rate_bps(k) for k in range(len(devices))])
+    seed, pseed = s.seed, planning_seed(s.seed)
+    return Problem(
+        name=s.name, seed=s.seed, devices=devices, dag=dag, noc=noc,
+        make_network=lambda: OfdmUplink(cfg, uplinks, seed),
+        make_planning_network=lambda: OfdmUplink(cfg, uplinks, pseed),
+        mean_rate_bps=mean_rate, earliest_arrival_s=arrival, radio_bound_s=radio_s,
+        network_backend="ofdm", cost_backend=cost.name, accelerator=chip.name,
+    )

@@ -1,0 +1,206 @@
+"""The ``owin-cosim`` command line.
+
+``owin-cosim run SCENARIO.yaml [--policy NAME] [--out DIR]``
+    One policy run; writes a results directory.
+``owin-cosim compare SCENARIO.yaml --policies rtfs,pacs [--out DIR]``
+    Several policies on the same scenario and seed; prints a table, writes one results
+    directory per policy and ``comparison.json``.
+``owin-cosim validate SCENARIO.yaml``
+    Checks the scenario (schema, files, model, accelerator) and prints what it holds.
+
+Bad inputs exit with code 2 and one clear message (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from owin_cosim import __version__
+from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
+from owin_cosim.policies import POLICIES
+from owin_cosim.problem import Problem
+from owin_cosim.scenario import Scenario
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Co-simulation of wireless neural processing (uplink + accelerator).")
+err = Console(stderr=True)
+out = Console()
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Results directory.")]
+
+
+@contextmanager
+def _guard(debug: bool) -> Iterator[None]:
+    """Turn expected errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except (ConfigError, BackendUnavailableError) as exc:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OwinError as exc:
+        if debug:
+            raise
+        err.print(f"[bold red]run failed:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written for the unfinished run")
+        raise typer.Exit(130) from None
+
+
+def _assemble(scenario_path: Path) -> tuple[Scenario, Problem]:
+    from owin_cosim.assemble import load_problem
+
+    with err.status(f"assembling {scenario_path} ..."):
+        return load_problem(scenario_path)
+
+
+def _run_policy(scenario_path: Path, scenario: Scenario, problem: Problem,
+                policy_name: str | None, target: Path, plot: bool) -> dict[str, Any]:
+    from owin_cosim.coordinator import execute
+    from owin_cosim.policies import make_policy
+    from owin_cosim.results import write_results
+
+    name = policy_name or scenario.policy.name
+    params = scenario.policy.params if name == scenario.policy.name else {}
+    policy = make_policy(name, params, scenario_path)
+    with err.status(f"{name}: planning and running {len(problem.dag)} layers ..."):
+        t0 = time.perf_counter()
+        plan = policy.plan(problem)
+        result = execute(problem, plan)
+        wall = time.perf_counter() - t0
+    write_results(result, target, plot=plot)
+    summary = result.summary()
+    summary["wall_s"] = wall
+    summary["out_dir"] = str(target)
+    return summary
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="owin-cosim comparison", show_lines=False)
+    for col in ("policy", "makespan ms", "lower bound ms", "gap", "last upload ms",
+                "radio J", "accel J", "mean core util", "results"):
+        table.add_column(col, justify="right" if col not in ("policy", "results") else "left")
+    for r in rows:
+        util = r["core_utilization"]
+        table.add_row(r["policy"], f"{r['makespan_s'] * 1e3:.3f}",
+                      f"{r['lower_bound_s'] * 1e3:.3f}", f"{r['gap_to_lower_bound'] * 100:.1f} %",
+                      f"{r['last_upload_s'] * 1e3:.3f}", f"{r['energy_J']['radio']:.4g}",
+                      f"{r['energy_J']['accelerator']:.4g}", f"{sum(util) / len(util):.2f}",
+                      r["out_dir"])
+    return table
+
+
+@app.command()
+def run(scenario: ScenarioArg,
+        policy: Annotated[str | None, typer.Option(help="Policy name (default: the scenario's).")] = None,
+        out_dir: OutOpt = None,
+        plot: Annotated[bool, typer.Option(help="Draw gantt.png.")] = True,
+        debug: DebugOpt = False) -> None:
+    """Run one policy on a scenario and write its results directory."""
+    with _guard(debug):
+        sc, problem = _assemble(scenario)
+        name = policy or sc.policy.name
+        s = _run_policy(scenario, sc, problem, name, out_dir or Path("results") / sc.name / name,
+                        plot)
+        out.print(f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
+                  f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
+                  f"gap {s['gap_to_lower_bound'] * 100:.1f} %) -> {s['out_dir']}")
+
+
+@app.command()
+def compare(scenario: ScenarioArg,
+            policies: Annotated[str, typer.Option(help="Comma-separated policy names.")] = "rtfs,pacs",
+            out_dir: OutOpt = None,
+            plot: Annotated[bool, typer.Option(help="Draw gantt.png per policy.")] = True,
+            debug: DebugOpt = False) -> None:
+    """Run several policies on the same scenario and seed; print and save a comparison."""
+    from owin_cosim.results import atomic_directory, write_json
+
+    with _guard(debug):
+        names = [p.strip() for p in policies.split(",") if p.strip()]
+        bad = [p for p in names if p not in POLICIES]
+        if not names or bad:
+            raise ConfigError(None, "--policies", f"unknown policy {bad}; expected a comma-"
+                              f"separated list of: {', '.join(POLICIES)}")
+        sc, problem = _assemble(scenario)
+        base = out_dir or Path("results") / sc.name
+        rows: list[dict[str, Any]] = []
+        with atomic_directory(base) as tmp:
+            for name in names:
+                rows.append(_run_policy(scenario, sc, problem, name, tmp / name, plot))
+            for r in rows:
+                r["out_dir"] = str(base / r["policy"])
+            ref = rows[0]["makespan_s"]
+            write_json(tmp / "comparison.json", {
+                "scenario": sc.name, "seed": sc.seed, "policies": names,
+                "lower_bound_s": rows[0]["lower_bound_s"],
+                "results": {r["policy"]: {
+                    "makespan_s": r["makespan_s"],
+                    "gap_to_lower_bound": r["gap_to_lower_bound"],
+                    "makespan_vs_first": r["makespan_s"] / ref,
+                    "last_upload_s": r["last_upload_s"],
+                    "energy_J": r["energy_J"],
+                    "core_utilization": r["core_utilization"],
+                } for r in rows},
+            })
+        out.print(_table(rows))
+        if len(rows) >= 2:
+            a, b = rows[0], rows[-1]
+            change = 1.0 - b["makespan_s"] / a["makespan_s"]
+            out.print(f"{b['policy']} vs {a['policy']}: makespan {change * 100:+.1f} % lower"
+                      if change >= 0 else
+                      f"{b['policy']} vs {a['policy']}: makespan {-change * 100:.1f} % higher")
+
+
+@app.command()
+def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
+    """Check a scenario and print what it holds (exit code 2 on any error)."""
+    from owin_cosim.lower_bound import lower_bound
+
+    with _guard(debug):
+        sc, problem = _assemble(scenario)
+        lb = lower_bound(problem)
+        out.print(f"[bold]{sc.name}[/]: {len(problem.devices)} devices, "
+                  f"{len(problem.dag)} layers after chunking, {problem.num_cores} cores "
+                  f"({problem.accelerator}), network {problem.network_backend}, "
+                  f"policy {sc.policy.name}, seed {sc.seed}")
+        for d in problem.devices:
+            out.print(f"  {d.name:<12} {d.modality:<8} {d.payload_bytes:>10} B in {d.chunks} "
+                      f"chunk(s), {d.distance_m:g} m, mean full-band rate "
+                      f"{problem.mean_rate_bps[problem.device_index(d.name)] / 1e6:.1f} Mbit/s")
+        total = float(problem.dag.duration_s.sum())
+        out.print(f"  total compute {total * 1e3:.3f} ms on one core; lower bound "
+                  f"{lb.value * 1e3:.3f} ms (radio {lb.radio_s * 1e3:.3f}, critical path "
+                  f"{lb.critical_path_s * 1e3:.3f}, work {lb.work_s * 1e3:.3f})")
+        out.print("valid")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        out.print(f"owin-cosim {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Entry point of the ``owin-cosim`` console script."""
+    app(prog_name="owin-cosim")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""What a run produces: per-chunk and per-layer records and the run summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ChunkRecord", "LayerRecord", "LowerBound", "RadioRecord", "RunResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """One chunk transmission, from submission to its last byte at the server."""
+
+    device: str
+    modality: str
+    chunk: int
+    nbytes: int
+    submit_s: float
+    first_byte_s: float
+    last_byte_s: float
+    lost_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRecord:
+    """One layer execution on one core."""
+
+    layer: str
+    group: str
+    core: int
+    ready_s: float
+    start_s: float
+    end_s: float
+    cycles: int
+    energy_pJ: float
+    noc_energy_pJ: float
+    utilization: float
+    macs: int
+
+
+@dataclass(frozen=True, slots=True)
+class RadioRecord:
+    """A device holding ``units`` radio resources over an interval."""
+
+    device: str
+    start_s: float
+    end_s: float
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class LowerBound:
+    """Lower bounds on the makespan; ``value`` is the largest of them.
+
+    ``radio_s``: every bit up at an upper bound of the sum rate; ``critical_path_s``: the
+    DAG's longest path after the earliest possible arrival of each chunk; ``work_s``: the
+    earliest arrival plus the total work spread evenly over the cores.
+    """
+
+    radio_s: float
+    critical_path_s: float
+    work_s: float
+
+    @property
+    def value(self) -> float:
+        return max(self.radio_s, self.critical_path_s, self.work_s)
+
+
+@dataclass
+class RunResult:
+    """Everything one policy run produced."""
+
+    scenario: str
+    policy: str
+    seed: int
+    network_backend: str
+    cost_backend: str
+    accelerator: str
+    num_cores: int
+    makespan_s: float
+    lower_bound: LowerBound
+    devices: dict[str, dict[str, Any]]
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    layers: list[LayerRecord] = field(default_factory=list)
+    radio: list[RadioRecord] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)
+
+    def upload_finish_s(self) -> dict[str, float]:
+        """Per device: when its last chunk arrived."""
+        out: dict[str, float] = {}
+        for c in self.chunks:
+            out[c.device] = max(out.get(c.device, 0.0), c.last_byte_s)
+        return out
+
+    def core_utilization(self) -> list[float]:
+        """Per core: busy time over the makespan."""
+        busy = [0.0] * self.num_cores
+        for rec in self.layers:
+            busy[rec.core] += rec.end_s - rec.start_s
+        span = self.makespan_s
+        return [b / span if span > 0 else 0.0 for b in busy]
+
+    def energy_J(self) -> dict[str, float]:
+        """Energy split: radio (transmit power x airtime), accelerator compute, NoC."""
+        radio = sum(self.devices[r.device]["tx_power_W"] * (r.end_s - r.start_s)
+                    for r in self.radio)
+        accel = sum(rec.energy_pJ for rec in self.layers) * 1e-12
+        noc = sum(rec.noc_energy_pJ for rec in self.layers) * 1e-12
+        return {"radio": radio, "accelerator": accel, "noc": noc, "total": radio + accel + noc}
+
+    def summary(self) -> dict[str, Any]:
+        """The content of ``summary.json``."""
+        finish = self.upload_finish_s()
+        by_modality: dict[str, float] = {}
+        for dev, t in finish.items():
+            mod = self.devices[dev]["modality"]
+            by_modality[mod] = max(by_modality.get(mod, 0.0), t)
+        lb = self.lower_bound
+        return {
+            "scenario": self.scenario,
+            "policy": self.policy,
+            "seed": self.seed,
+            "network_backend": self.network_backend,
+            "cost_backend": self.cost_backend,
+            "accelerator": self.accelerator,
+            "num_cores": self.num_cores,
+            "makespan_s": self.makespan_s,
+            "lower_bound_s": lb.value,
+            "lower_bound_parts_s": asdict(lb),
+            "gap_to_lower_bound": self.makespan_s / lb.value - 1.0 if lb.value > 0 else None,
+            "upload_finish_s": by_modality,
+            "upload_finish_by_device_s": finish,
+            "last_upload_s": max(finish.values(), default=0.0),
+            "core_utilization": self.core_utilization(),
+            "energy_J": self.energy_J(),
+            "num_layers": len(self.layers),
+            "num_chunks": len(self.chunks),
+            "devices": self.devices,
+            "plan": self.plan,
+        }
