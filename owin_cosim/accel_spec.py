@@ -214,7 +214,7 @@ class ChipSpec:
         return self.noc.mesh_y
 
     @property
-    def dram_bandwidth_per_core_Bps(self) -> float:
+    def dram_bandwidth_per_core_Bps(self) -> float:  # noqa: N802
         """Each core's static, equal share of the DRAM bandwidth (bytes/s)."""
         return self.dram_bandwidth_Bps / self.num_cores
 
@@ -260,7 +260,7 @@ class ChipSpec:
         cycles = nbytes / self.noc.link_bandwidth_bytes_per_cycle + h * self.noc.hop_latency_cycles
         return cycles / self.clock_hz
 
-    def noc_energy_pJ(self, nbytes: float, src: int, dst: int) -> float:
+    def noc_energy_pJ(self, nbytes: float, src: int, dst: int) -> float:  # noqa: N802
         """Energy (pJ) of moving ``nbytes`` from ``src`` to ``dst``: bytes x hops x e."""
         return nbytes * self.hops(src, dst) * self.noc.energy_pJ_per_byte_hop
 
@@ -525,6 +525,10 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
                           f"{len(core.subtree)}")
     pe, pkey = core.subtree[0], f"{ckey}.subtree[0]"
     match = _PE_RANGE.match(pe.name)
+    if match is None and "[" in pe.name:
+        raise ConfigError(path, f"{pkey}.name",
+                          f"expected an instance range NAME[lo..hi] such as PE[0..255], got "
+                          f"{pe.name!r}")
     if match is None:
         num_pes = 1
     else:
@@ -591,8 +595,8 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
         per_byte = chip.dram.energy_pJ_per_byte
         if per_byte is not None and not math.isclose(d_read / wbytes, per_byte, rel_tol=1e-6):
             raise ConfigError(path, "chip.dram.energy_pJ_per_byte",
-                              f"expected {d_read / wbytes:g} to agree with "
-                              f"energy_pJ.{dram_comp.name}.read, got {per_byte:g}")
+                              f"expected {d_read / wbytes:g} (energy_pJ.{dram_comp.name}.read "
+                              f"per byte), got {per_byte:g}")
     else:
         assert chip.dram.energy_pJ_per_byte is not None
         d_read = d_write = chip.dram.energy_pJ_per_byte * wbytes

@@ -14,14 +14,16 @@ Timeloop's CNN-layer dimensions, runs as the loop nest::
 in both orientations when the mesh is not square:
 
 ========  ====================  =======================================================
-``ws``    ``M x C``             weight-stationary: each PE keeps ``R*S`` weights in its
-                                scratchpad; inputs multicast along ``M``, partial sums
-                                reduced spatially along ``C``.
+``ws``    ``M x C``             weight-stationary: each PE keeps ``R*S`` weights (of
+                                as many channel folds as fit) in its scratchpad; inputs
+                                multicast along ``M``, partial sums reduced spatially
+                                along ``C``.
 ``os``    ``M x (P*Q)``         output-stationary: each PE accumulates one output over
                                 ``C*R*S``; weights multicast along ``P*Q``, inputs along
                                 ``M``.
-``is``    ``(P*Q) x C``         input-stationary: each PE keeps an ``R*S`` input window
-                                and loops over ``M``; weights multicast along ``P*Q``.
+``is``    ``(P*Q) x C``         input-stationary: each PE keeps ``R*S`` input windows
+                                and loops over ``M``; weights multicast along ``P*Q``,
+                                partial sums reduced spatially along ``C``.
 ``cw``    ``C x (P*Q)``         channel-wise (depthwise, pool, eltwise): one output per
                                 PE over its ``R*S`` taps (or ``operands``).
 ========  ====================  =======================================================
@@ -39,7 +41,10 @@ tile fit the GLB (no double buffering). Of two loop orders, ``M-outer`` keeps ea
 weight tile resident (inputs are re-read once per ``M`` tile) and ``PQ-outer`` keeps each
 input tile resident (weights are re-read once per ``P*Q`` tile). Every (dataflow,
 orientation, order, tile) candidate is priced and the one with the fewest cycles wins,
-ties broken by energy, then by a fixed enumeration order: the result is deterministic.
+ties broken by energy, then by a fixed enumeration order (dataflows as listed,
+orientation, order, tiles largest first): the result is deterministic. A PE's
+stationary block (``R*S`` weights or inputs) that does not fit its scratchpad is
+streamed from the GLB at every use instead.
 
 **Accesses and roofline.** Per level, word reads, writes (partial-sum updates) and fills
 (from the level above) follow the loop nest; they are totals over all instances. The
@@ -76,6 +81,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +96,7 @@ __all__ = ["CONV_DATAFLOWS", "AnalyticCostModel", "CoreMapping"]
 CONV_DATAFLOWS: tuple[str, ...] = ("ws", "os", "is")
 
 _I64 = np.int64
+_IntArray = np.ndarray  # int64 vectors over tile candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +116,7 @@ class CoreMapping:
     order : str
         DRAM-level loop order: ``M-outer``, ``PQ-outer`` or ``-`` (channel-wise).
     compute_cycles : int
-        Padded compute cycles, before the bandwidth roofline (one problem of a batch of
-        independent products).
+        Padded compute cycles before the bandwidth roofline (all of the layer).
     """
 
     dataflow: str
@@ -119,6 +125,29 @@ class CoreMapping:
     tile: dict[str, int]
     order: str
     compute_cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Compute cycles and word accesses per level: per-candidate vectors or scalars."""
+
+    compute: _IntArray
+    dram_r: _IntArray | int
+    dram_w: _IntArray | int
+    glb_r: _IntArray | int
+    glb_w: _IntArray | int
+    glb_f: _IntArray | int
+    spad_r: _IntArray | int
+    spad_w: _IntArray | int
+    spad_f: _IntArray | int
+
+    def at(self, i: int) -> dict[str, int]:
+        """Candidate ``i`` as plain integers."""
+        out = {}
+        for name in self.__slots__:
+            v = getattr(self, name)
+            out[name] = int(v) if isinstance(v, int) else int(v[i])
+        return out
 
 
 def _steps(n: int) -> list[int]:
@@ -137,42 +166,66 @@ def _steps(n: int) -> list[int]:
     return out
 
 
-def _cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    return np.asarray(-(-np.asarray(a) // b), dtype=_I64)
+def _cdiv(a: _IntArray | int, b: _IntArray | int) -> _IntArray:
+    """Elementwise integer ceiling of ``a / b``."""
+    out: _IntArray = -(-np.asarray(a, dtype=_I64) // b)
+    return out
+
+
+def _dim_folds(D: int, T: _IntArray, u: int) -> _IntArray:
+    """Sum over the tiles of a dimension ``D`` (tile size ``T``) of ``ceil(tile / u)``."""
+    out: _IntArray = (D // T) * _cdiv(T, u) + _cdiv(D % T, u)
+    return out
 
 
 class _Tiles:
-    """Vectors over tile candidates: counts of full tiles, remainders, halo sums."""
+    """Per-candidate tile counts over ``P x Q``, with the input rows/columns they read."""
 
-    def __init__(self, P: int, Q: int, Pt: np.ndarray, Qt: np.ndarray, layer: Layer) -> None:
+    def __init__(self, layer: Layer, P: int, Pt: _IntArray, Qt: _IntArray) -> None:
+        Q = layer.Q
+        self.layer = layer
         self.Pt, self.Qt = Pt, Qt
         self.nPf, self.Pr = P // Pt, P % Pt
         self.nQf, self.Qr = Q // Qt, Q % Qt
         self.nPQ = _cdiv(P, Pt) * _cdiv(Q, Qt)
-        R, S = layer.R, layer.S
+        self.h_tile, self.w_tile = self.rows(Pt), self.cols(Qt)
+        # input rows (columns) read over all tiles: halos are re-read by every tile
+        self.sum_h = self.nPf * self.h_tile + np.where(self.Pr > 0, self.rows(self.Pr), 0)
+        self.sum_w = self.nQf * self.w_tile + np.where(self.Qr > 0, self.cols(self.Qr), 0)
 
-        def rows(x: np.ndarray) -> np.ndarray:
-            x = np.maximum(x, 1)
-            return np.minimum((x - 1) * layer.Hstride + (R - 1) * layer.Hdilation + 1, x * R)
+    def rows(self, p: _IntArray) -> _IntArray:
+        """Input rows read by ``p`` output rows (at most ``p * R`` with big strides)."""
+        L = self.layer
+        x = np.maximum(p, 1)
+        out: _IntArray = np.minimum((x - 1) * L.Hstride + (L.R - 1) * L.Hdilation + 1, x * L.R)
+        return out
 
-        def cols(x: np.ndarray) -> np.ndarray:
-            x = np.maximum(x, 1)
-            return np.minimum((x - 1) * layer.Wstride + (S - 1) * layer.Wdilation + 1, x * S)
+    def cols(self, q: _IntArray) -> _IntArray:
+        """Input columns read by ``q`` output columns."""
+        L = self.layer
+        x = np.maximum(q, 1)
+        out: _IntArray = np.minimum((x - 1) * L.Wstride + (L.S - 1) * L.Wdilation + 1, x * L.S)
+        return out
 
-        self.h_tile, self.w_tile = rows(Pt), cols(Qt)
-        self.sum_h = self.nPf * self.h_tile + np.where(self.Pr > 0, rows(self.Pr), 0)
-        self.sum_w = self.nQf * self.w_tile + np.where(self.Qr > 0, cols(self.Qr), 0)
-
-    def pq_folds(self, u: int) -> np.ndarray:
+    def pq_folds(self, u: int) -> _IntArray:
         """Sum over all ``P x Q`` tiles of ``ceil(tile_pixels / u)``."""
         Pt, Qt, Pr, Qr = self.Pt, self.Qt, self.Pr, self.Qr
-        return (self.nPf * self.nQf * _cdiv(Pt * Qt, u) + self.nPf * _cdiv(Pt * Qr, u)
-                + self.nQf * _cdiv(Pr * Qt, u) + _cdiv(Pr * Qr, u))
+        out: _IntArray = (self.nPf * self.nQf * _cdiv(Pt * Qt, u) + self.nPf * _cdiv(Pt * Qr, u)
+                         + self.nQf * _cdiv(Pr * Qt, u) + _cdiv(Pr * Qr, u))
+        return out
 
 
-def _dim_folds(D: int, T: np.ndarray, u: int) -> np.ndarray:
-    """Sum over the tiles of ``D`` (tile size ``T``) of ``ceil(tile / u)``."""
-    return (D // T) * _cdiv(T, u) + _cdiv(D % T, u)
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """The best candidate of one (dataflow, orientation)."""
+
+    key: tuple[int, float]  # (cycles, energy)
+    dataflow: str
+    spatial: tuple[str, str]
+    unroll: tuple[int, int]
+    tile: dict[str, int]
+    order: str
+    counts: dict[str, int]
 
 
 class AnalyticCostModel:
@@ -288,210 +341,197 @@ class AnalyticCostModel:
                               f"{self.min_buffer_words(layer)} words of global buffer, the "
                               f"core has {self._glb_words}")
         conv = layer.op in (OpKind.CONV, OpKind.MATMUL)
+        # Products with an activation as second operand are N independent problems;
+        # otherwise the batch shares the weights and is folded into the rows P.
         repeat = layer.N if (conv and layer.weights_from_activation) else 1
-        rows = layer.P * (layer.N // repeat)  # shared-weight batches fold into P
+        rows = layer.P * (layer.N // repeat)
         best = self._search_conv(layer, rows) if conv else self._search_channelwise(layer, rows)
         result = self._finish(layer, best, repeat)
         self._cache[key] = result
         return result
 
-    def _glb_fit(self, w_tile: np.ndarray, i_tile: np.ndarray,
-                 o_tile: np.ndarray) -> np.ndarray:
-        fit: np.ndarray = (w_tile + i_tile + o_tile) <= self._glb_words
-        return fit
+    def _q_steps(self, layer: Layer, weights: int, in_channels: int) -> list[int]:
+        """Tile sizes over ``Q``: the full width, unless even one full row does not fit.
 
-    def _search_conv(self, layer: Layer, P: int) -> _Candidate:
-        M, C, R, S, Q = layer.M, layer.C, layer.R, layer.S, layer.Q
-        RS = R * S
+        ``weights`` and ``in_channels`` are the weight words and the input channels of
+        the smallest tile along the other dimensions.
+        """
+        one = np.ones(1, _I64)
+        t = _Tiles(layer, 1, one, np.full(1, layer.Q, _I64))
+        row = weights + in_channels * int(t.h_tile[0]) * int(t.w_tile[0]) + layer.Q
+        return _steps(layer.Q) if row > self._glb_words else [layer.Q]
+
+    def _chan_chunk(self, folds: int, RS: int) -> int:
+        """Channel folds a PE walks through temporally, keeping its partial sum.
+
+        In ``ws`` (``is``) a PE may hold the weights (input windows) of ``k`` channel
+        folds in its scratchpad and accumulate over them before sending one partial sum
+        to the GLB: ``k`` is the largest divisor of ``folds`` with ``k * R * S`` words
+        fitting the scratchpad (so no extra padding).
+        """
+        for k in range(min(folds, self._spad_words // RS), 0, -1):
+            if folds % k == 0:
+                return k
+        return 1
+
+    def _search_conv(self, layer: Layer, P: int) -> _Choice:
+        """Convolutions and matrix products: dataflows x orientations x orders x tiles."""
+        M, C, Q, RS = layer.M, layer.C, layer.Q, layer.R * layer.S
         macs = M * C * RS * P * Q
-        q_steps = [Q]
-        _, _, i1 = self._single_tile_words(layer, 1, Q, C)
-        if C * RS + i1 + Q > self._glb_words:
-            q_steps = _steps(Q)
+        W, Out = M * C * RS, M * P * Q
+        # smallest tile with full-width rows: one filter, the input rows of one output row
+        q_steps = self._q_steps(layer, C * RS, C)
         Mt, Pt, Qt = (g.ravel() for g in np.meshgrid(
-            np.array(_steps(M), dtype=_I64), np.array(_steps(P), dtype=_I64),
-            np.array(q_steps, dtype=_I64), indexing="ij"))
-        t = _Tiles(P, Q, Pt, Qt, layer)
-        fit = self._glb_fit(Mt * C * RS, C * t.h_tile * t.w_tile, Mt * Pt * Qt)
+            np.array(_steps(M), _I64), np.array(_steps(P), _I64), np.array(q_steps, _I64),
+            indexing="ij"))
+        t = _Tiles(layer, P, Pt, Qt)
+        fit = Mt * C * RS + C * t.h_tile * t.w_tile + Mt * Pt * Qt <= self._glb_words
         Mt, Pt, Qt = Mt[fit], Pt[fit], Qt[fit]
-        t = _Tiles(P, Q, Pt, Qt, layer)
-        n = Mt.size
+        t = _Tiles(layer, P, Pt, Qt)
         nM = _cdiv(M, Mt)
-        W, O = M * C * RS, M * P * Q
-        I_sum = C * t.sum_h * t.sum_w
-        # two DRAM-level orders stacked: [M-outer | PQ-outer]
-        w_dram = np.concatenate([np.full(n, W, _I64), np.where(nM == 1, W, t.nPQ * W)])
-        i_dram = np.concatenate([np.where(t.nPQ == 1, I_sum, nM * I_sum), I_sum])
+        inputs = C * t.sum_h * t.sum_w  # one pass over all P x Q tiles, halos re-read
+        # Two DRAM-level loop orders, stacked: [M-outer | PQ-outer]. M-outer keeps the
+        # weight tile resident and re-reads the inputs per M tile; PQ-outer the reverse.
+        n = 2 * Mt.size
+        w_dram = np.concatenate([np.full(Mt.size, W, _I64), np.where(nM == 1, W, t.nPQ * W)])
+        i_dram = np.concatenate([np.where(t.nPQ == 1, inputs, nM * inputs), inputs])
+        Mt, Pt, Qt, nM, nPQ = (np.tile(a, 2) for a in (Mt, Pt, Qt, nM, t.nPQ))
+        orders = ("M-outer",) * (n // 2) + ("PQ-outer",) * (n // 2)
         dram_r = w_dram + i_dram
-        Mt2, nM2, nPQ2 = np.tile(Mt, 2), np.tile(nM, 2), np.tile(t.nPQ, 2)
-        orders = np.repeat(np.array([0, 1]), n)
-        best: _Candidate | None = None
+        best: _Choice | None = None
         for flow in self.dataflows:
             for uy, ux in self._orients:
-                if flow == "ws":
-                    uM, uC = uy, ux
-                    sumM = _dim_folds(M, Mt2, uM)
-                    cf = -(-C // uC)
-                    cycles = sumM * (cf * RS * P * Q)
-                    st_fit = RS <= self._spad_words
-                    w_glb = W * nPQ2 if st_fit else np.full(2 * n, macs, _I64)
+                if flow == "ws":  # M x C; R*S weights per PE, inputs multicast along M
+                    sumM = _dim_folds(M, Mt, uy)
+                    cf = -(-C // ux)
+                    compute = sumM * (cf * RS * P * Q)
+                    held = self._spad_words >= RS
+                    w_glb = W * nPQ if held else np.full(n, macs, _I64)
                     i_glb = (RS * P * Q * C) * sumM
-                    o_w, o_r = O * cf, O * cf
-                    sp_r, sp_w, sp_f = macs, 0, (w_glb if st_fit else macs)
+                    psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
+                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
+                                        glb_r=w_glb + i_glb + psums, glb_w=psums, glb_f=dram_r,
+                                        spad_r=macs, spad_w=0, spad_f=w_glb)
                     spatial = ("M", "C")
-                elif flow == "os":
-                    uM, uPQ = uy, ux
-                    sumM = _dim_folds(M, Mt2, uM)
-                    fpq = np.tile(t.pq_folds(uPQ), 2)
-                    cycles = sumM * fpq * (C * RS)
+                elif flow == "os":  # M x PQ; outputs accumulate in the PE
+                    sumM = _dim_folds(M, Mt, uy)
+                    fpq = np.tile(t.pq_folds(ux), 2)
+                    compute = sumM * fpq * (C * RS)
                     w_glb = W * fpq
                     i_glb = (P * Q * C * RS) * sumM
-                    o_w, o_r = O, O
-                    sp_r, sp_w, sp_f = macs, macs, 0
+                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
+                                        glb_r=w_glb + i_glb + Out, glb_w=Out, glb_f=dram_r,
+                                        spad_r=macs, spad_w=macs, spad_f=0)
                     spatial = ("M", "PQ")
-                else:  # "is"
-                    uPQ, uC = uy, ux
-                    cf = -(-C // uC)
-                    fpq = np.tile(t.pq_folds(uPQ), 2)
-                    cycles = fpq * (cf * M * RS)
-                    st_fit = RS <= self._spad_words
-                    i_glb = (P * Q * C * RS) * nM2 if st_fit else np.full(2 * n, macs, _I64)
+                else:  # "is": PQ x C; R*S input window per PE, loops over M
+                    cf = -(-C // ux)
+                    fpq = np.tile(t.pq_folds(uy), 2)
+                    compute = fpq * (cf * M * RS)
+                    held = self._spad_words >= RS
+                    i_glb = (P * Q * C * RS) * nM if held else np.full(n, macs, _I64)
                     w_glb = W * fpq
-                    o_w, o_r = O * cf, O * cf
-                    sp_r, sp_w, sp_f = macs, 0, i_glb
+                    psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
+                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
+                                        glb_r=w_glb + i_glb + psums, glb_w=psums, glb_f=dram_r,
+                                        spad_r=macs, spad_w=0, spad_f=i_glb)
                     spatial = ("PQ", "C")
-                cand = self._price(cycles, dram_r, O, w_glb + i_glb + o_r, o_w, sp_r, sp_w, sp_f,
-                                   macs)
-                idx, key = cand
+                i, key = self._pick(counts, macs)
                 if best is None or key < best.key:
-                    i = int(idx)
-                    tile = {"M": int(Mt2[i]), "C": C, "P": int(np.tile(Pt, 2)[i]),
-                            "Q": int(np.tile(Qt, 2)[i])}
-                    best = _Candidate(key, flow, spatial, (uy, ux), tile,
-                                      "M-outer" if orders[i] == 0 else "PQ-outer",
-                                      self._counts_at(i, cycles, dram_r, O,
-                                                      w_glb + i_glb + o_r, o_w, sp_r, sp_w,
-                                                      sp_f))
+                    tile = {"M": int(Mt[i]), "C": C, "P": int(Pt[i]), "Q": int(Qt[i])}
+                    best = _Choice(key, flow, spatial, (uy, ux), tile, orders[i],
+                                   counts.at(i))
         assert best is not None
         return best
 
-    def _search_channelwise(self, layer: Layer, P: int) -> _Candidate:
-        C, R, S, Q = layer.C, layer.R, layer.S, layer.Q
-        RS = R * S
+    def _search_channelwise(self, layer: Layer, P: int) -> _Choice:
+        """Depthwise, pool and eltwise: channels x pixels, tiles over C and P (x Q)."""
+        C, Q, RS = layer.C, layer.Q, layer.R * layer.S
         ops_in = layer.operands if layer.op is OpKind.ELTWISE else 1
-        has_w = layer.op is OpKind.DEPTHWISE
+        w_per_c = RS if layer.op is OpKind.DEPTHWISE else 0
         macs = layer.macs  # the batch is folded into P: same total
-        inner = macs // (C * P * Q)  # temporal ops per output
-        q_steps = [Q]
-        _, _, i1 = self._single_tile_words(layer, 1, Q, 1)
-        if (RS if has_w else 0) + ops_in * i1 + Q > self._glb_words:
-            q_steps = _steps(Q)
+        inner = macs // (C * P * Q)  # temporal operations per output
+        q_steps = self._q_steps(layer, w_per_c, ops_in)
         Ct, Pt, Qt = (g.ravel() for g in np.meshgrid(
-            np.array(_steps(C), dtype=_I64), np.array(_steps(P), dtype=_I64),
-            np.array(q_steps, dtype=_I64), indexing="ij"))
-        t = _Tiles(P, Q, Pt, Qt, layer)
-        w_tile = Ct * RS if has_w else np.zeros_like(Ct)
-        fit = self._glb_fit(w_tile, ops_in * Ct * t.h_tile * t.w_tile, Ct * Pt * Qt)
+            np.array(_steps(C), _I64), np.array(_steps(P), _I64), np.array(q_steps, _I64),
+            indexing="ij"))
+        t = _Tiles(layer, P, Pt, Qt)
+        fit = Ct * w_per_c + ops_in * Ct * t.h_tile * t.w_tile + Ct * Pt * Qt <= self._glb_words
         Ct, Pt, Qt = Ct[fit], Pt[fit], Qt[fit]
-        t = _Tiles(P, Q, Pt, Qt, layer)
-        Wc, O = (C * RS if has_w else 0), C * P * Q
-        dram_r = Wc + ops_in * C * t.sum_h * t.sum_w
-        best: _Candidate | None = None
-        for uy, ux in self._orients:
-            uC, uPQ = uy, ux
-            fpq = t.pq_folds(uPQ)
-            cycles = _dim_folds(C, Ct, uC) * fpq * inner
-            w_glb = Wc * fpq
-            i_glb = O * RS * ops_in
-            glb_r = w_glb + i_glb + O
-            idx, key = self._price(cycles, dram_r, O, glb_r, O, macs, macs, 0, macs)
+        t = _Tiles(layer, P, Pt, Qt)
+        W, Out = C * w_per_c, C * P * Q
+        # channels are independent: every word crosses the DRAM once (plus halos)
+        dram_r = W + ops_in * C * t.sum_h * t.sum_w
+        best: _Choice | None = None
+        for uy, ux in self._orients:  # C along Y, pixels along X
+            fpq = t.pq_folds(ux)
+            compute = _dim_folds(C, Ct, uy) * fpq * inner
+            glb_r = W * fpq + Out * RS * ops_in + Out  # weights multicast, inputs unicast
+            counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out, glb_r=glb_r,
+                                glb_w=Out, glb_f=dram_r, spad_r=macs, spad_w=macs, spad_f=0)
+            i, key = self._pick(counts, macs)
             if best is None or key < best.key:
-                i = int(idx)
-                best = _Candidate(key, "cw", ("C", "PQ"), (uy, ux),
-                                  {"M": 1, "C": int(Ct[i]), "P": int(Pt[i]), "Q": int(Qt[i])},
-                                  "-", self._counts_at(i, cycles, dram_r, O, glb_r, O, macs,
-                                                       macs, 0))
+                tile = {"M": 1, "C": int(Ct[i]), "P": int(Pt[i]), "Q": int(Qt[i])}
+                best = _Choice(key, "cw", ("C", "PQ"), (uy, ux), tile, "-", counts.at(i))
         assert best is not None
         return best
 
-    @staticmethod
-    def _single_tile_words(layer: Layer, p: int, q: int, c: int) -> tuple[int, int, int]:
-        """Input rows, columns and words of a ``p x q`` output tile over ``c`` channels."""
-        h = min((p - 1) * layer.Hstride + (layer.R - 1) * layer.Hdilation + 1, p * layer.R)
-        w = min((q - 1) * layer.Wstride + (layer.S - 1) * layer.Wdilation + 1, q * layer.S)
-        return h, w, c * h * w
-
-    def _price(self, cycles: np.ndarray, dram_r: np.ndarray | int, dram_w: int,
-               glb_r: np.ndarray | int, glb_w: np.ndarray | int, sp_r: np.ndarray | int,
-               sp_w: np.ndarray | int, sp_f: np.ndarray | int,
-               macs: int) -> tuple[int, tuple[int, float]]:
-        """Index of the best candidate and its sort key ``(cycles, energy)``.
-
-        Ties on both go to the lowest index (the fixed enumeration order).
-        """
+    def _terms(self, c: _Counts | dict[str, int]) -> list[tuple[str, Any]]:
+        """Roofline terms in cycles: compute, then each level (outermost first)."""
+        get = c.__getitem__ if isinstance(c, dict) else c.__getattribute__
         dram, glb, spad = self._dram, self._glb, self._spad
-        n = np.size(cycles)
-        lat = np.maximum(cycles.astype(float),
-                         (dram_r + dram_w) / dram.read_bw_words_per_cycle)
-        glb_f = dram_r
-        lat = np.maximum(lat, np.asarray(glb_r) / glb.read_bw_words_per_cycle)
-        lat = np.maximum(lat, (np.asarray(glb_w) + glb_f) / glb.write_bw_words_per_cycle)
         per_pe = 1.0 / self._num_pes
-        lat = np.maximum(lat, np.asarray(sp_r) * per_pe / spad.read_bw_words_per_cycle)
-        lat = np.maximum(lat, (np.asarray(sp_w) + sp_f) * per_pe / spad.write_bw_words_per_cycle)
-        cyc = np.ceil(lat - 1e-9).astype(_I64)
-        energy = (dram_r * dram.read_energy_pJ + dram_w * dram.write_energy_pJ
-                  + np.asarray(glb_r) * glb.read_energy_pJ
-                  + (np.asarray(glb_w) + glb_f) * glb.write_energy_pJ
-                  + np.asarray(sp_r) * spad.read_energy_pJ
-                  + (np.asarray(sp_w) + sp_f) * spad.write_energy_pJ)
-        energy = np.broadcast_to(energy, (n,))
-        best_cyc = cyc.min()
-        pool = np.flatnonzero(cyc == best_cyc)
+        return [
+            ("compute", get("compute")),
+            (dram.name, (get("dram_r") + get("dram_w")) / dram.read_bw_words_per_cycle),
+            (glb.name, np.maximum(get("glb_r") / glb.read_bw_words_per_cycle,
+                                  (get("glb_w") + get("glb_f")) / glb.write_bw_words_per_cycle)),
+            (spad.name, np.maximum(get("spad_r") * per_pe / spad.read_bw_words_per_cycle,
+                                   (get("spad_w") + get("spad_f")) * per_pe
+                                   / spad.write_bw_words_per_cycle)),
+        ]
+
+    def _level_energy(self, c: _Counts | dict[str, int]) -> dict[str, Any]:
+        """Energy (pJ) per storage level: reads, and writes + fills."""
+        get = c.__getitem__ if isinstance(c, dict) else c.__getattribute__
+        dram, glb, spad = self._dram, self._glb, self._spad
+        return {
+            dram.name: get("dram_r") * dram.read_energy_pJ + get("dram_w") * dram.write_energy_pJ,
+            glb.name: get("glb_r") * glb.read_energy_pJ
+            + (get("glb_w") + get("glb_f")) * glb.write_energy_pJ,
+            spad.name: get("spad_r") * spad.read_energy_pJ
+            + (get("spad_w") + get("spad_f")) * spad.write_energy_pJ,
+        }
+
+    def _pick(self, counts: _Counts, macs: int) -> tuple[int, tuple[int, float]]:
+        """Best candidate: fewest cycles, then least energy, then lowest index."""
+        terms = self._terms(counts)
+        latency = terms[0][1]
+        for _, value in terms[1:]:
+            latency = np.maximum(latency, value)
+        cycles = np.ceil(latency - 1e-9).astype(_I64)
+        energy = sum(self._level_energy(counts).values()) + np.zeros(cycles.shape)
+        pool = np.flatnonzero(cycles == cycles.min())
         i = int(pool[np.argmin(energy[pool])])
-        return i, (int(best_cyc), float(energy[i]) + macs * self.chip.core.mac_energy_pJ)
+        return i, (int(cycles[i]), float(energy[i]) + macs * self.chip.core.mac_energy_pJ)
 
-    @staticmethod
-    def _counts_at(i: int, cycles: np.ndarray, dram_r: np.ndarray | int, dram_w: int,
-                   glb_r: np.ndarray | int, glb_w: np.ndarray | int, sp_r: np.ndarray | int,
-                   sp_w: np.ndarray | int, sp_f: np.ndarray | int) -> dict[str, int]:
-        def at(v: np.ndarray | int) -> int:
-            arr = np.asarray(v)
-            return int(arr) if arr.ndim == 0 else int(arr[i])
-
-        return {"compute": at(cycles), "dram_r": at(dram_r), "dram_w": dram_w,
-                "glb_r": at(glb_r), "glb_w": at(glb_w), "glb_f": at(dram_r),
-                "sp_r": at(sp_r), "sp_w": at(sp_w), "sp_f": at(sp_f)}
-
-    def _finish(self, layer: Layer, best: _Candidate,
+    def _finish(self, layer: Layer, best: _Choice,
                 repeat: int) -> tuple[LayerCost, CoreMapping]:
         """Scale the chosen candidate by the independent repeats and build the result."""
         c = {k: v * repeat for k, v in best.counts.items()}
-        dram, glb, spad = self._dram, self._glb, self._spad
-        terms = [
-            ("compute", float(c["compute"])),
-            (dram.name, (c["dram_r"] + c["dram_w"]) / dram.read_bw_words_per_cycle),
-            (glb.name, max(c["glb_r"] / glb.read_bw_words_per_cycle,
-                           (c["glb_w"] + c["glb_f"]) / glb.write_bw_words_per_cycle)),
-            (spad.name, max(c["sp_r"] / self._num_pes / spad.read_bw_words_per_cycle,
-                            (c["sp_w"] + c["sp_f"]) / self._num_pes
-                            / spad.write_bw_words_per_cycle)),
-        ]
+        terms = [(name, float(value)) for name, value in self._terms(c)]
         bound_by, longest = terms[0]
-        for name, value in terms[1:]:
-            if value > longest + 1e-9 * max(longest, 1.0):
+        for name, value in terms[1:]:  # ties go to compute, then the outer level
+            if value > longest * (1 + 1e-12):
                 bound_by, longest = name, value
         cycles = max(math.ceil(longest - 1e-9), 1)
+        energies = self._level_energy(c)
+        dram, glb, spad = self._dram, self._glb, self._spad
         levels = {
-            dram.name: LevelAccesses(c["dram_r"], c["dram_w"], 0,
-                                     c["dram_r"] * dram.read_energy_pJ
-                                     + c["dram_w"] * dram.write_energy_pJ),
+            dram.name: LevelAccesses(c["dram_r"], c["dram_w"], 0, float(energies[dram.name])),
             glb.name: LevelAccesses(c["glb_r"], c["glb_w"], c["glb_f"],
-                                    c["glb_r"] * glb.read_energy_pJ
-                                    + (c["glb_w"] + c["glb_f"]) * glb.write_energy_pJ),
-            spad.name: LevelAccesses(c["sp_r"], c["sp_w"], c["sp_f"],
-                                     c["sp_r"] * spad.read_energy_pJ
-                                     + (c["sp_w"] + c["sp_f"]) * spad.write_energy_pJ),
+                                    float(energies[glb.name])),
+            spad.name: LevelAccesses(c["spad_r"], c["spad_w"], c["spad_f"],
+                                     float(energies[spad.name])),
         }
         macs = layer.macs
         energy = sum(lv.energy_pJ for lv in levels.values()) + macs * self.chip.core.mac_energy_pJ
@@ -504,17 +544,6 @@ class AnalyticCostModel:
             levels=levels,
             bound_by=bound_by,
         )
-        mapping = CoreMapping(best.flow, best.spatial, best.unroll, best.tile, best.order,
-                              best.counts["compute"])
+        mapping = CoreMapping(best.dataflow, best.spatial, best.unroll, best.tile, best.order,
+                              c["compute"])
         return cost, mapping
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    key: tuple[int, float]
-    flow: str
-    spatial: tuple[str, str]
-    unroll: tuple[int, int]
-    tile: dict[str, int]
-    order: str
-    counts: dict[str, int]

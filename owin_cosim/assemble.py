@@ -23,6 +23,7 @@ from owin_cosim.analytic_model import AnalyticCostModel
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.model_file import load_model_file
 from owin_cosim.ofdm import OfdmChannel, OfdmUplink
+from owin_cosim.policies import make_policy
 from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
 from owin_cosim.scenario import Scenario, load_scenario
 from owin_cosim.workload import ModelGraph
@@ -127,6 +128,7 @@ def _chip(s: Scenario, file: Path) -> ChipSpec:
 def assemble(s: Scenario, file: str | Path) -> Problem:
     """Build the :class:`Problem` of scenario ``s`` read from ``file``."""
     file = Path(file)
+    make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
     if s.network.backend == "ns3":
         raise BackendUnavailableError(
             f"{file}: network.backend: 'ns3' is not available in this version of owin-cosim "

@@ -12,7 +12,9 @@ evenly over the RBs it holds; one RB carries ``B_rb log2(1 + p g / (N0 B_rb))`` 
 Per slot, the scheduler gives each backlogged device a number of RBs proportional to its
 share (largest-remainder rounding, never more than it needs to empty its queue), then
 hands out RBs greedily by descending gain among devices with quota left. Bits flow at a
-constant rate inside a slot, so a chunk completes at an exact instant inside the slot.
+constant rate inside a slot (``first_byte_s`` is exact); a chunk is delivered at the end
+of the slot that carried its last bit, as a transport block is decoded at the end of its
+slot.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -217,8 +219,7 @@ def _crossing_times(bits_in_slot: Callable[[int], float], targets: np.ndarray, s
             raise RuntimeError("upload bound passed max_slots: is a device out of range?")
         bits = bits_in_slot(slot)
         while i < len(targets) and done + bits >= targets[i]:
-            frac = (targets[i] - done) / bits if bits > 0 else 0.0
-            out.append((slot + frac) * slot_s)
+            out.append((slot + 1) * slot_s)  # deliveries happen at slot ends
             i += 1
         done += bits
         slot += 1
@@ -270,6 +271,7 @@ class OfdmUplink(NetworkBackend):
         self._now = 0.0
         self._slot = -1  # slot whose allocation is in force
         self._usage: list[RadioUse] = []
+        self._done_in_slot: list[Delivery] = []  # completed, reported at the slot's end
 
     # ---- interface ----------------------------------------------------------------
     @property
@@ -295,7 +297,7 @@ class OfdmUplink(NetworkBackend):
         self._pending_weights = w
 
     def has_backlog(self) -> bool:
-        return bool(self._future) or any(s.queue for s in self._state)
+        return bool(self._future or self._done_in_slot) or any(s.queue for s in self._state)
 
     def radio_usage(self) -> list[RadioUse]:
         return sorted(self._usage, key=lambda u: (u.start_s, u.device))
@@ -306,8 +308,9 @@ class OfdmUplink(NetworkBackend):
             slot = int(math.floor(self._now / cfg.slot_s + 1e-9))
             if slot >= cfg.max_slots:
                 raise RuntimeError(f"OFDM uplink passed max_slots={cfg.max_slots}")
+            slot_end = (slot + 1) * cfg.slot_s
             self._release(self._now)
-            if not any(st.queue for st in self._state):
+            if not self._done_in_slot and not any(st.queue for st in self._state):
                 # Idle radio: jump to the next submission (or the granted time).
                 self._close_slot()
                 nxt = self._future[0][0] if self._future else until_s
@@ -315,7 +318,6 @@ class OfdmUplink(NetworkBackend):
                     break
                 self._now = min(max(nxt, self._now), until_s)
                 continue
-            slot_end = (slot + 1) * cfg.slot_s
             if slot != self._slot:
                 self._close_slot()
                 if self._now > slot * cfg.slot_s + _EPS:
@@ -326,13 +328,16 @@ class OfdmUplink(NetworkBackend):
             horizon = min(slot_end, until_s)
             if self._future:
                 horizon = min(horizon, max(self._future[0][0], self._now))
-            t_done = self._first_completion(horizon)
-            if t_done is not None:
-                done = self._progress(t_done)
-                self._now = t_done
-                return AdvanceResult(t_done, tuple(done))
-            self._progress(horizon)
-            self._now = slot_end if abs(horizon - slot_end) <= _EPS else horizon
+            self._done_in_slot += self._progress(horizon)
+            if abs(horizon - slot_end) <= _EPS:
+                self._now = slot_end
+                if self._done_in_slot:
+                    # Transport blocks are decoded at the end of the slot that carried them.
+                    done = tuple(replace(d, last_byte_s=slot_end) for d in self._done_in_slot)
+                    self._done_in_slot = []
+                    return AdvanceResult(slot_end, done)
+            else:
+                self._now = horizon
         return AdvanceResult(self._now, ())
 
     # ---- internals ----------------------------------------------------------------
@@ -408,15 +413,6 @@ class OfdmUplink(NetworkBackend):
             st.units = int((owner == k).sum())
             st.rate_bps = self._device_rate(k, owner, gains)
 
-    def _first_completion(self, horizon: float) -> float | None:
-        best: float | None = None
-        for st in self._state:
-            if st.rate_bps > 0 and st.queue:
-                t = self._now + st.queue[0].remaining_bits / st.rate_bps
-                if t <= horizon + _EPS and (best is None or t < best):
-                    best = t
-        return best
-
     def _progress(self, t: float) -> list[Delivery]:
         """Move every device's queue forward to time ``t``; return completed chunks."""
         done: list[Delivery] = []
@@ -436,10 +432,8 @@ class OfdmUplink(NetworkBackend):
                     clock += head.remaining_bits / st.rate_bps
                     budget -= head.remaining_bits
                     st.queue.popleft()
-                    # Completion exactly at t when it is the event we stopped for.
-                    end = t if abs(clock - t) <= 1e-9 else clock
                     done.append(Delivery(head.chunk.device, head.chunk.chunk, head.chunk.nbytes,
-                                         head.submit_s, head.first_byte_s, end))
+                                         head.submit_s, head.first_byte_s, clock))
                 else:
                     head.remaining_bits -= budget
                     budget = 0.0

@@ -188,14 +188,16 @@ class Scenario(_Strict):
     accelerator: AcceleratorSection
     policy: PolicySection = Field(default_factory=PolicySection)
 
-    @model_validator(mode="after")
-    def _unique_devices(self) -> Scenario:
-        seen: set[str] = set()
-        for d in self.devices:
+    @field_validator("devices")
+    @classmethod
+    def _unique_devices(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
+        seen: dict[str, int] = {}
+        for i, d in enumerate(devices):
             if d.name in seen:
-                raise ValueError(f"device name {d.name!r} is used twice")
-            seen.add(d.name)
-        return self
+                raise ValueError(f"device name {d.name!r} of devices[{i}] is used twice (first "
+                                 f"at devices[{seen[d.name]}]); expected unique names")
+            seen[d.name] = i
+        return devices
 
 
 # ---- loading ------------------------------------------------------------------------

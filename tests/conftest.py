@@ -1,0 +1,43 @@
+"""Shared helpers: small scenarios written on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = REPO / "accel_specs"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def scenario_dict(**over: Any) -> dict[str, Any]:
+    """A small valid scenario: two MLP-encoded devices on mc4, no fading."""
+    base: dict[str, Any] = {
+        "name": "tiny",
+        "seed": 1,
+        "devices": [
+            {"name": "a", "modality": "vec", "distance_m": 10, "payload": {"bytes": 20000},
+             "chunks": 2},
+            {"name": "b", "modality": "vec", "distance_m": 30, "payload": {"bytes": 60000}},
+        ],
+        "network": {"backend": "ofdm", "ofdm": {"num_rbs": 10, "fading": "none"}},
+        "model": {"encoders": {"a": {"name": "mlp", "params": {"in_features": 256, "rows": 8}},
+                               "b": {"name": "mlp", "params": {"in_features": 512, "rows": 4}}}},
+        "accelerator": {"spec": str(SPECS / "mc4.yaml")},
+        "policy": {"name": "pacs"},
+    }
+    base.update(over)
+    return base
+
+
+def write_scenario(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_path(tmp_path: Path) -> Path:
+    return write_scenario(tmp_path / "tiny.yaml", scenario_dict())
