@@ -161,5 +161,5 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
         make_network=lambda: OfdmUplink(cfg, uplinks, seed),
         make_planning_network=lambda: OfdmUplink(cfg, uplinks, pseed),
         mean_rate_bps=mean_rate, earliest_arrival_s=arrival, radio_bound_s=radio_s,
-        network_backend="ofdm", cost_backend=cost.name, accelerator=chip.name,
+        radio_units=cfg.num_rbs, network_backend="ofdm", cost_backend=cost.name, accelerator=chip.name,
     )

@@ -164,6 +164,8 @@ class Problem:
     earliest_arrival_s: list[list[float]]
     #: Time to push every bit at an upper bound of the sum rate.
     radio_bound_s: float
+    #: Radio resources shared per slot (RBs of the OFDM model).
+    radio_units: int = 1
     network_backend: str = "ofdm"
     cost_backend: str = "analytic"
     accelerator: str = ""
