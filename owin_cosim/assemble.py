@@ -27,7 +27,13 @@ from owin_cosim.policies import make_policy
 from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
 from owin_cosim.scenario import Scenario, load_scenario
 from owin_cosim.workload import ModelGraph
-from owin_cosim.zoo import DEFAULT_ENCODER_BY_MODALITY, ENCODERS, build_multimodal, payload_bytes_for
+from owin_cosim.zoo import (
+    DEFAULT_ENCODER_BY_MODALITY,
+    ENCODERS,
+    build_multimodal,
+    payload_bytes_for,
+    synthetic_dag,
+)
 
 __all__ = ["assemble", "load_problem", "planning_seed"]
 
@@ -58,6 +64,16 @@ def _build_model(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, tuple[s
         if dev not in names:
             raise ConfigError(file, f"model.encoders.{dev}",
                               f"no device called {dev!r}; expected one of: {', '.join(sorted(names))}")
+    if s.model.zoo == "synthetic":
+        expected = [f"dev{k}" for k in range(len(s.devices))]
+        if [d.name for d in s.devices] != expected:
+            raise ConfigError(file, "devices", f"the synthetic model reads devices {expected}; "
+                              "expected the devices to carry exactly these names, in order")
+        params = {"seed": s.seed, **s.model.zoo_params}
+        try:
+            return synthetic_dag(modalities=len(s.devices), **params), {}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(file, "model.zoo_params", str(exc)) from None
     if s.model.file is not None:
         if s.model.encoders:
             raise ConfigError(file, "model.encoders", "give either 'file' or 'encoders', not both")
@@ -103,7 +119,8 @@ def _devices(s: Scenario, file: Path, model: ModelGraph,
             nbytes = payload_bytes_for(*encoders[d.name])
         else:
             raise ConfigError(file, f"devices[{i}].payload",
-                              "required with a model file (no encoder to infer it from)")
+                              "required with a model file or a synthetic model (no encoder "
+                              "to infer it from)")
         if d.chunks > nbytes:
             raise ConfigError(file, f"devices[{i}].chunks",
                               f"{d.chunks} chunks for a {nbytes}-byte payload; expected at most "

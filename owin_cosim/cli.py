@@ -91,17 +91,16 @@ def _run_policy(scenario_path: Path, scenario: Scenario, problem: Problem,
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="owin-cosim comparison", show_lines=False)
-    for col in ("policy", "makespan ms", "lower bound ms", "gap", "last upload ms",
-                "radio J", "accel J", "mean core util", "results"):
-        table.add_column(col, justify="right" if col not in ("policy", "results") else "left")
+    table = Table(title="owin-cosim comparison")
+    for col in ("policy", "makespan ms", "bound ms", "gap", "uploads done ms", "radio mJ",
+                "accel mJ", "core util"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
     for r in rows:
         util = r["core_utilization"]
-        table.add_row(r["policy"], f"{r['makespan_s'] * 1e3:.3f}",
-                      f"{r['lower_bound_s'] * 1e3:.3f}", f"{r['gap_to_lower_bound'] * 100:.1f} %",
-                      f"{r['last_upload_s'] * 1e3:.3f}", f"{r['energy_J']['radio']:.4g}",
-                      f"{r['energy_J']['accelerator']:.4g}", f"{sum(util) / len(util):.2f}",
-                      r["out_dir"])
+        table.add_row(r["policy"], f"{r['makespan_s'] * 1e3:.2f}",
+                      f"{r['lower_bound_s'] * 1e3:.2f}", f"{r['gap_to_lower_bound'] * 100:.1f}%",
+                      f"{r['last_upload_s'] * 1e3:.2f}", f"{r['energy_J']['radio'] * 1e3:.2f}",
+                      f"{r['energy_J']['accelerator'] * 1e3:.2f}", f"{sum(util) / len(util):.2f}")
     return table
 
 
@@ -159,12 +158,13 @@ def compare(scenario: ScenarioArg,
                 } for r in rows},
             })
         out.print(_table(rows))
-        if len(rows) >= 2:
-            a, b = rows[0], rows[-1]
-            change = 1.0 - b["makespan_s"] / a["makespan_s"]
-            out.print(f"{b['policy']} vs {a['policy']}: makespan {change * 100:+.1f} % lower"
-                      if change >= 0 else
-                      f"{b['policy']} vs {a['policy']}: makespan {-change * 100:.1f} % higher")
+        first = rows[0]
+        for r in rows[1:]:
+            change = 1.0 - r["makespan_s"] / first["makespan_s"]
+            word = "lower" if change >= 0 else "higher"
+            out.print(f"{r['policy']} vs {first['policy']}: makespan {abs(change) * 100:.1f} % "
+                      f"{word}")
+        out.print(f"results: {base}/{{{','.join(names)}}}/, {base}/comparison.json")
 
 
 @app.command()

@@ -146,6 +146,11 @@ class ModelSection(_Strict):
 
     #: A model file (YAML layer list); relative to the scenario file.
     file: str | None = None
+    #: A whole-model zoo entry instead of per-device encoders: ``synthetic`` is a seeded
+    #: random multimodal DAG (devices must be named ``dev0``, ``dev1``, ...).
+    zoo: Literal["synthetic"] | None = None
+    #: Parameters of the zoo model (``synthetic``: ``layers``, ``seed``, ...).
+    zoo_params: dict[str, Any] = Field(default_factory=dict)
     #: Device name -> encoder (a zoo name or ``{name, params}``); default by modality.
     encoders: dict[str, str | EncoderRef] = Field(default_factory=dict)
     fusion: str = "concat"
