@@ -61,7 +61,8 @@ class PathLossConfig(BaseModel):
 
     model: Literal["log_distance"] = "log_distance"
     ref_distance_m: float = Field(1.0, gt=0)
-    ref_loss_dB: float = Field(38.5, description="loss at the reference distance (3.5 GHz free space at 1 m ~ 43 dB)")
+    #: Loss at the reference distance; 38.5 dB is free space at 1 m for a 2 GHz carrier.
+    ref_loss_dB: float = 38.5
     exponent: float = Field(3.0, gt=0)
     shadowing_std_dB: float = Field(0.0, ge=0)
 

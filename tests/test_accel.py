@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def test_noc_transfer(chips: dict[str, ChipSpec]) -> None:
     times = [chip.noc_transfer_s(4096, 0, dst) for dst in (1, 2, 3, 7, 11, 15)]
     hops = [chip.hops(0, dst) for dst in (1, 2, 3, 7, 11, 15)]
     assert hops == [1, 2, 3, 4, 5, 6]
-    assert all(a < b for a, b in zip(times, times[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(times))
     assert chip.noc_energy_pJ(100, 0, 15) == pytest.approx(100 * 6 * 1.2)
     assert chip.hop_latency_s == pytest.approx(2e-9)
     assert chip.link_bytes_per_s == pytest.approx(32e9)
@@ -180,7 +181,7 @@ def test_error_structure_and_energies(tmp_path: Path) -> None:
 
     data = _base()
     del data["energy_pJ"]["mac"]["mac"]
-    assert _load_bad(tmp_path, data).key == "energy_pJ.mac"  # an empty entry
+    assert _load_bad(tmp_path, data).key == "energy_pJ.mac.mac"  # an empty entry
 
     data = _base()
     data["chip"]["dram"]["energy_pJ_per_byte"] = 10.0  # disagrees with energy_pJ.DRAM
