@@ -192,7 +192,7 @@ class ChipSpec:
             raise ValueError("num_cores must equal noc.mesh_x * noc.mesh_y")
         idx = np.arange(self.num_cores)
         x, y = idx % self.noc.mesh_x, idx // self.noc.mesh_x
-        hops = (np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :]))
+        hops = np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :])
         hops = hops.astype(np.int64)
         hops.setflags(write=False)
         object.__setattr__(self, "_hops", hops)
@@ -214,7 +214,7 @@ class ChipSpec:
         return self.noc.mesh_y
 
     @property
-    def dram_bandwidth_per_core_Bps(self) -> float:  # noqa: N802
+    def dram_bandwidth_per_core_Bps(self) -> float:
         """Each core's static, equal share of the DRAM bandwidth (bytes/s)."""
         return self.dram_bandwidth_Bps / self.num_cores
 
@@ -260,7 +260,7 @@ class ChipSpec:
         cycles = nbytes / self.noc.link_bandwidth_bytes_per_cycle + h * self.noc.hop_latency_cycles
         return cycles / self.clock_hz
 
-    def noc_energy_pJ(self, nbytes: float, src: int, dst: int) -> float:  # noqa: N802
+    def noc_energy_pJ(self, nbytes: float, src: int, dst: int) -> float:
         """Energy (pJ) of moving ``nbytes`` from ``src`` to ``dst``: bytes x hops x e."""
         return nbytes * self.hops(src, dst) * self.noc.energy_pJ_per_byte_hop
 
@@ -388,15 +388,18 @@ def _config_error(err: ValidationError, path: Path | None, prefix: str = "") -> 
             except ValueError:
                 pass
             else:
-                message += " (a quoted or unsigned-exponent number such as 1.0e9 is text " \
-                           "in YAML: write 1.0e+9)"
+                message += (
+                    " (a quoted or unsigned-exponent number such as 1.0e9 is text "
+                    "in YAML: write 1.0e+9)"
+                )
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more error(s))"
     return ConfigError(path, key, message)
 
 
-def _validate_attrs(model: type[_Strict], attrs: Mapping[str, Any], path: Path | None,
-                    key: str) -> Any:
+def _validate_attrs(
+    model: type[_Strict], attrs: Mapping[str, Any], path: Path | None, key: str
+) -> Any:
     try:
         return model.model_validate(dict(attrs))
     except ValidationError as e:
@@ -456,13 +459,19 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
     chip = spec.chip
     noc = chip.noc
     if chip.cores != noc.mesh_x * noc.mesh_y:
-        raise ConfigError(path, "chip.noc.mesh_x",
-                          f"expected mesh_x * mesh_y == chip.cores ({chip.cores}), got "
-                          f"{noc.mesh_x} x {noc.mesh_y} = {noc.mesh_x * noc.mesh_y}")
+        raise ConfigError(
+            path,
+            "chip.noc.mesh_x",
+            f"expected mesh_x * mesh_y == chip.cores ({chip.cores}), got "
+            f"{noc.mesh_x} x {noc.mesh_y} = {noc.mesh_x * noc.mesh_y}",
+        )
     arch = spec.architecture
     if str(arch.version) != "0.3":
-        raise ConfigError(path, "architecture.version",
-                          f"expected 0.3 (Timeloop v0.3 format), got {arch.version!r}")
+        raise ConfigError(
+            path,
+            "architecture.version",
+            f"expected 0.3 (Timeloop v0.3 format), got {arch.version!r}",
+        )
 
     # Every component class must be known, every name unique.
     names: dict[str, str] = {}
@@ -472,13 +481,18 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
             ckey = f"{key}.local[{i}]"
             known = DRAM_CLASSES | BUFFER_CLASSES | COMPUTE_CLASSES
             if comp.class_ not in known:
-                raise ConfigError(path, f"{ckey}.class",
-                                  f"unknown component class {comp.class_!r}; expected one of "
-                                  f"{', '.join(sorted(known))}")
+                raise ConfigError(
+                    path,
+                    f"{ckey}.class",
+                    f"unknown component class {comp.class_!r}; expected one of "
+                    f"{', '.join(sorted(known))}",
+                )
             if comp.name in names:
-                raise ConfigError(path, f"{ckey}.name",
-                                  f"duplicate component name {comp.name!r} (also at "
-                                  f"{names[comp.name]})")
+                raise ConfigError(
+                    path,
+                    f"{ckey}.name",
+                    f"duplicate component name {comp.name!r} (also at {names[comp.name]})",
+                )
             names[comp.name] = ckey
         for j, child in enumerate(node.subtree):
             visit(child, f"{key}.subtree[{j}]")
@@ -488,55 +502,73 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
 
     # system -> DRAM
     if len(arch.subtree) != 1:
-        raise ConfigError(path, "architecture.subtree",
-                          f"expected exactly one top-level node (the system holding the DRAM), "
-                          f"got {len(arch.subtree)}")
+        raise ConfigError(
+            path,
+            "architecture.subtree",
+            f"expected exactly one top-level node (the system holding the DRAM), "
+            f"got {len(arch.subtree)}",
+        )
     system, skey = arch.subtree[0], "architecture.subtree[0]"
     dram_comp = _only(system, skey, DRAM_CLASSES, "one DRAM component", path)
     dram_key = f"{skey}.local[0]"
     dram_attrs: _DramAttrs = _validate_attrs(_DramAttrs, dram_comp.attributes, path, dram_key)
     _check_word_bits(dram_attrs.word_bits, chip.word_bits, path, dram_key)
-    dram_block = _block_words(dram_attrs.width, dram_attrs.block_size, chip.word_bits, path,
-                              dram_key, "width")
+    dram_block = _block_words(
+        dram_attrs.width, dram_attrs.block_size, chip.word_bits, path, dram_key, "width"
+    )
 
     # core -> global buffer
     if len(system.subtree) != 1:
-        raise ConfigError(path, f"{skey}.subtree",
-                          f"expected exactly one node (the core), got {len(system.subtree)}")
+        raise ConfigError(
+            path,
+            f"{skey}.subtree",
+            f"expected exactly one node (the core), got {len(system.subtree)}",
+        )
     core, ckey = system.subtree[0], f"{skey}.subtree[0]"
     if _PE_RANGE.match(core.name):
-        raise ConfigError(path, f"{ckey}.name",
-                          "the architecture describes ONE core: set chip.cores instead of an "
-                          f"instance range, got {core.name!r}")
+        raise ConfigError(
+            path,
+            f"{ckey}.name",
+            "the architecture describes ONE core: set chip.cores instead of an "
+            f"instance range, got {core.name!r}",
+        )
     glb_comp = _only(core, ckey, BUFFER_CLASSES, "one global-buffer component", path)
     glb_key = f"{ckey}.local[0]"
     glb_attrs: _BufferAttrs = _validate_attrs(_BufferAttrs, glb_comp.attributes, path, glb_key)
     if glb_attrs.meshX is not None:
-        raise ConfigError(path, f"{glb_key}.attributes.meshX",
-                          "meshX applies to PE-level components only")
+        raise ConfigError(
+            path, f"{glb_key}.attributes.meshX", "meshX applies to PE-level components only"
+        )
     _check_word_bits(glb_attrs.word_bits, chip.word_bits, path, glb_key)
-    glb_block = _block_words(glb_attrs.memory_width, glb_attrs.block_size, chip.word_bits,
-                             path, glb_key, "memory_width")
+    glb_block = _block_words(
+        glb_attrs.memory_width, glb_attrs.block_size, chip.word_bits, path, glb_key, "memory_width"
+    )
 
     # PE[lo..hi] -> scratchpad + MAC
     if len(core.subtree) != 1:
-        raise ConfigError(path, f"{ckey}.subtree",
-                          f"expected exactly one node (the PE array, e.g. PE[0..255]), got "
-                          f"{len(core.subtree)}")
+        raise ConfigError(
+            path,
+            f"{ckey}.subtree",
+            f"expected exactly one node (the PE array, e.g. PE[0..255]), got {len(core.subtree)}",
+        )
     pe, pkey = core.subtree[0], f"{ckey}.subtree[0]"
     match = _PE_RANGE.match(pe.name)
     if match is None and "[" in pe.name:
-        raise ConfigError(path, f"{pkey}.name",
-                          f"expected an instance range NAME[lo..hi] such as PE[0..255], got "
-                          f"{pe.name!r}")
+        raise ConfigError(
+            path,
+            f"{pkey}.name",
+            f"expected an instance range NAME[lo..hi] such as PE[0..255], got {pe.name!r}",
+        )
     if match is None:
         num_pes = 1
     else:
         lo, hi = int(match["lo"]), int(match["hi"])
         if hi < lo:
-            raise ConfigError(path, f"{pkey}.name",
-                              f"expected an instance range NAME[lo..hi] with lo <= hi, got "
-                              f"{pe.name!r}")
+            raise ConfigError(
+                path,
+                f"{pkey}.name",
+                f"expected an instance range NAME[lo..hi] with lo <= hi, got {pe.name!r}",
+            )
         num_pes = hi - lo + 1
     if pe.subtree:
         raise ConfigError(path, f"{pkey}.subtree", "expected no further levels below the PE")
@@ -546,21 +578,34 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
         if c.class_ in DRAM_CLASSES:
             raise ConfigError(path, f"{pkey}.local[{i}].class", "DRAM belongs to the system level")
     if len(storages) != 1 or len(computes) != 1:
-        raise ConfigError(path, f"{pkey}.local",
-                          "expected exactly one scratchpad (" + ", ".join(sorted(BUFFER_CLASSES))
-                          + ") and one compute unit (" + ", ".join(sorted(COMPUTE_CLASSES))
-                          + f"), got {len(storages)} and {len(computes)}")
+        raise ConfigError(
+            path,
+            f"{pkey}.local",
+            "expected exactly one scratchpad ("
+            + ", ".join(sorted(BUFFER_CLASSES))
+            + ") and one compute unit ("
+            + ", ".join(sorted(COMPUTE_CLASSES))
+            + f"), got {len(storages)} and {len(computes)}",
+        )
     (si, spad_comp), (mi, mac_comp) = storages[0], computes[0]
     spad_key, mac_key = f"{pkey}.local[{si}]", f"{pkey}.local[{mi}]"
-    spad_attrs: _BufferAttrs = _validate_attrs(_BufferAttrs, spad_comp.attributes, path,
-                                               spad_key)
+    spad_attrs: _BufferAttrs = _validate_attrs(_BufferAttrs, spad_comp.attributes, path, spad_key)
     _check_word_bits(spad_attrs.word_bits, chip.word_bits, path, spad_key)
-    spad_block = _block_words(spad_attrs.memory_width, spad_attrs.block_size, chip.word_bits,
-                              path, spad_key, "memory_width")
+    spad_block = _block_words(
+        spad_attrs.memory_width,
+        spad_attrs.block_size,
+        chip.word_bits,
+        path,
+        spad_key,
+        "memory_width",
+    )
     mac_attrs: _MacAttrs = _validate_attrs(_MacAttrs, mac_comp.attributes, path, mac_key)
     if mac_attrs.datawidth != chip.word_bits:
-        raise ConfigError(path, f"{mac_key}.attributes.datawidth",
-                          f"expected chip.word_bits ({chip.word_bits}), got {mac_attrs.datawidth}")
+        raise ConfigError(
+            path,
+            f"{mac_key}.attributes.datawidth",
+            f"expected chip.word_bits ({chip.word_bits}), got {mac_attrs.datawidth}",
+        )
 
     mesh_x = num_pes
     mesh_key = ""
@@ -568,50 +613,70 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
         if attrs.meshX is None:
             continue
         if mesh_key and attrs.meshX != mesh_x:
-            raise ConfigError(path, f"{k}.attributes.meshX",
-                              f"expected the same meshX as {mesh_key} ({mesh_x}), got "
-                              f"{attrs.meshX}")
+            raise ConfigError(
+                path,
+                f"{k}.attributes.meshX",
+                f"expected the same meshX as {mesh_key} ({mesh_x}), got {attrs.meshX}",
+            )
         mesh_x, mesh_key = attrs.meshX, f"{k}.attributes.meshX"
     if num_pes % mesh_x:
-        raise ConfigError(path, mesh_key or f"{pkey}.name",
-                          f"expected a divisor of the PE count {num_pes}, got {mesh_x}")
+        raise ConfigError(
+            path,
+            mesh_key or f"{pkey}.name",
+            f"expected a divisor of the PE count {num_pes}, got {mesh_x}",
+        )
 
     # energies
     energies = spec.energy_pJ
     for ename in energies:
         if ename not in names:
-            raise ConfigError(path, f"energy_pJ.{ename}",
-                              f"no component named {ename!r} in the architecture (components: "
-                              f"{', '.join(names)})")
+            raise ConfigError(
+                path,
+                f"energy_pJ.{ename}",
+                f"no component named {ename!r} in the architecture (components: "
+                f"{', '.join(names)})",
+            )
     wbytes = chip.word_bits // 8
     dram_entry = energies.get(dram_comp.name)
     if dram_entry is None and chip.dram.energy_pJ_per_byte is None:
-        raise ConfigError(path, f"energy_pJ.{dram_comp.name}",
-                          "missing energies: give {read, write} in pJ per DRAM access here or "
-                          "chip.dram.energy_pJ_per_byte")
+        raise ConfigError(
+            path,
+            f"energy_pJ.{dram_comp.name}",
+            "missing energies: give {read, write} in pJ per DRAM access here or "
+            "chip.dram.energy_pJ_per_byte",
+        )
     if dram_entry is not None:
         d_read, d_write = _storage_energy(dram_entry, dram_comp.name, path)
         d_read, d_write = d_read / dram_block, d_write / dram_block
         per_byte = chip.dram.energy_pJ_per_byte
         if per_byte is not None and not math.isclose(d_read / wbytes, per_byte, rel_tol=1e-6):
-            raise ConfigError(path, "chip.dram.energy_pJ_per_byte",
-                              f"expected {d_read / wbytes:g} (energy_pJ.{dram_comp.name}.read "
-                              f"per byte), got {per_byte:g}")
+            raise ConfigError(
+                path,
+                "chip.dram.energy_pJ_per_byte",
+                f"expected {d_read / wbytes:g} (energy_pJ.{dram_comp.name}.read "
+                f"per byte), got {per_byte:g}",
+            )
     else:
         assert chip.dram.energy_pJ_per_byte is not None
         d_read = d_write = chip.dram.energy_pJ_per_byte * wbytes
-    dram_pJ_per_byte = (chip.dram.energy_pJ_per_byte if chip.dram.energy_pJ_per_byte
-                        is not None else d_read / wbytes)
+    dram_pJ_per_byte = (
+        chip.dram.energy_pJ_per_byte
+        if chip.dram.energy_pJ_per_byte is not None
+        else d_read / wbytes
+    )
     g_read, g_write = _storage_energy(energies.get(glb_comp.name), glb_comp.name, path)
     s_read, s_write = _storage_energy(energies.get(spad_comp.name), spad_comp.name, path)
     mac_entry = energies.get(mac_comp.name)
     if mac_entry is None:
-        raise ConfigError(path, f"energy_pJ.{mac_comp.name}",
-                          "missing energies: expected {mac: pJ per MAC}")
+        raise ConfigError(
+            path, f"energy_pJ.{mac_comp.name}", "missing energies: expected {mac: pJ per MAC}"
+        )
     if mac_entry.read is not None or mac_entry.write is not None:
-        raise ConfigError(path, f"energy_pJ.{mac_comp.name}."
-                          f"{'read' if mac_entry.read is not None else 'write'}",
-                          "a compute unit has the action mac only")
+        raise ConfigError(
+            path,
+            f"energy_pJ.{mac_comp.name}.{'read' if mac_entry.read is not None else 'write'}",
+            "a compute unit has the action mac only",
+        )
     if mac_entry.mac is None:
         raise ConfigError(path, f"energy_pJ.{mac_comp.name}.mac", "missing required key")
 
@@ -619,70 +684,114 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
     dram_wpc = per_core_dram_bps / chip.clock_hz / wbytes
     inf = math.inf
     levels = (
-        StorageLevel(dram_comp.name, None, 1, dram_wpc, dram_wpc, d_read, d_write,
-                     dram_comp.class_, dram_key),
-        StorageLevel(glb_comp.name,
-                     glb_attrs.memory_depth * glb_attrs.memory_width // chip.word_bits, 1,
-                     glb_attrs.read_bandwidth or inf, glb_attrs.write_bandwidth or inf,
-                     g_read / glb_block, g_write / glb_block, glb_comp.class_, glb_key),
-        StorageLevel(spad_comp.name,
-                     spad_attrs.memory_depth * spad_attrs.memory_width // chip.word_bits,
-                     num_pes, spad_attrs.read_bandwidth or inf, spad_attrs.write_bandwidth or inf,
-                     s_read / spad_block, s_write / spad_block, spad_comp.class_, spad_key),
+        StorageLevel(
+            dram_comp.name, None, 1, dram_wpc, dram_wpc, d_read, d_write, dram_comp.class_, dram_key
+        ),
+        StorageLevel(
+            glb_comp.name,
+            glb_attrs.memory_depth * glb_attrs.memory_width // chip.word_bits,
+            1,
+            glb_attrs.read_bandwidth or inf,
+            glb_attrs.write_bandwidth or inf,
+            g_read / glb_block,
+            g_write / glb_block,
+            glb_comp.class_,
+            glb_key,
+        ),
+        StorageLevel(
+            spad_comp.name,
+            spad_attrs.memory_depth * spad_attrs.memory_width // chip.word_bits,
+            num_pes,
+            spad_attrs.read_bandwidth or inf,
+            spad_attrs.write_bandwidth or inf,
+            s_read / spad_block,
+            s_write / spad_block,
+            spad_comp.class_,
+            spad_key,
+        ),
     )
     core_spec = CoreSpec(levels, mesh_x, num_pes // mesh_x, float(mac_entry.mac), mac_comp.name)
     return ChipSpec(
-        name=chip.name, path=path, num_cores=chip.cores, clock_hz=chip.clock_hz,
-        word_bits=chip.word_bits, core=core_spec,
-        noc=NocSpec(noc.topology, noc.mesh_x, noc.mesh_y, noc.link_bandwidth_bytes_per_cycle,
-                    noc.hop_latency_cycles, noc.energy_pJ_per_byte_hop),
+        name=chip.name,
+        path=path,
+        num_cores=chip.cores,
+        clock_hz=chip.clock_hz,
+        word_bits=chip.word_bits,
+        core=core_spec,
+        noc=NocSpec(
+            noc.topology,
+            noc.mesh_x,
+            noc.mesh_y,
+            noc.link_bandwidth_bytes_per_cycle,
+            noc.hop_latency_cycles,
+            noc.energy_pJ_per_byte_hop,
+        ),
         dram_bandwidth_Bps=chip.dram.bandwidth_GBps * 1e9,
         dram_energy_pJ_per_byte=float(dram_pJ_per_byte),
     )
 
 
-def _only(node: _Node, key: str, classes: frozenset[str], what: str,
-          path: Path | None) -> _Component:
+def _only(
+    node: _Node, key: str, classes: frozenset[str], what: str, path: Path | None
+) -> _Component:
     """The single component of ``node``, which must have a class in ``classes``."""
     if len(node.local) != 1:
-        raise ConfigError(path, f"{key}.local",
-                          f"expected exactly {what} ({', '.join(sorted(classes))}), got "
-                          f"{len(node.local)} components")
+        raise ConfigError(
+            path,
+            f"{key}.local",
+            f"expected exactly {what} ({', '.join(sorted(classes))}), got "
+            f"{len(node.local)} components",
+        )
     comp = node.local[0]
     if comp.class_ not in classes:
-        raise ConfigError(path, f"{key}.local[0].class",
-                          f"expected {what} ({', '.join(sorted(classes))}) at this level, got "
-                          f"{comp.class_!r}")
+        raise ConfigError(
+            path,
+            f"{key}.local[0].class",
+            f"expected {what} ({', '.join(sorted(classes))}) at this level, got {comp.class_!r}",
+        )
     return comp
 
 
 def _check_word_bits(bits: int, chip_bits: int, path: Path | None, key: str) -> None:
     if bits != chip_bits:
-        raise ConfigError(path, f"{key}.attributes.word-bits",
-                          f"expected chip.word_bits ({chip_bits}), got {bits}")
+        raise ConfigError(
+            path,
+            f"{key}.attributes.word-bits",
+            f"expected chip.word_bits ({chip_bits}), got {bits}",
+        )
 
 
-def _block_words(width: int, block: int | None, bits: int, path: Path | None, key: str,
-                 width_name: str) -> int:
+def _block_words(
+    width: int, block: int | None, bits: int, path: Path | None, key: str, width_name: str
+) -> int:
     """Words moved by one access: ``width / word-bits`` (``block-size`` must agree)."""
     if width % bits:
-        raise ConfigError(path, f"{key}.attributes.{width_name}",
-                          f"expected a multiple of word-bits ({bits}), got {width}")
+        raise ConfigError(
+            path,
+            f"{key}.attributes.{width_name}",
+            f"expected a multiple of word-bits ({bits}), got {width}",
+        )
     words = width // bits
     if block is not None and block != words:
-        raise ConfigError(path, f"{key}.attributes.block-size",
-                          f"expected {width_name} / word-bits = {words}, got {block}")
+        raise ConfigError(
+            path,
+            f"{key}.attributes.block-size",
+            f"expected {width_name} / word-bits = {words}, got {block}",
+        )
     return words
 
 
-def _storage_energy(entry: _EnergyEntry | None, name: str,
-                    path: Path | None) -> tuple[float, float]:
+def _storage_energy(
+    entry: _EnergyEntry | None, name: str, path: Path | None
+) -> tuple[float, float]:
     if entry is None:
-        raise ConfigError(path, f"energy_pJ.{name}",
-                          "missing energies: expected {read, write} in pJ per access")
+        raise ConfigError(
+            path, f"energy_pJ.{name}", "missing energies: expected {read, write} in pJ per access"
+        )
     if entry.mac is not None:
-        raise ConfigError(path, f"energy_pJ.{name}.mac",
-                          "a storage component has the actions read and write only")
+        raise ConfigError(
+            path, f"energy_pJ.{name}.mac", "a storage component has the actions read and write only"
+        )
     for action in ("read", "write"):
         if getattr(entry, action) is None:
             raise ConfigError(path, f"energy_pJ.{name}.{action}", "missing required key")

@@ -210,8 +210,12 @@ class _Tiles:
     def pq_folds(self, u: int) -> _IntArray:
         """Sum over all ``P x Q`` tiles of ``ceil(tile_pixels / u)``."""
         Pt, Qt, Pr, Qr = self.Pt, self.Qt, self.Pr, self.Qr
-        out: _IntArray = (self.nPf * self.nQf * _cdiv(Pt * Qt, u) + self.nPf * _cdiv(Pt * Qr, u)
-                         + self.nQf * _cdiv(Pr * Qt, u) + _cdiv(Pr * Qr, u))
+        out: _IntArray = (
+            self.nPf * self.nQf * _cdiv(Pt * Qt, u)
+            + self.nPf * _cdiv(Pt * Qr, u)
+            + self.nQf * _cdiv(Pr * Qt, u)
+            + _cdiv(Pr * Qr, u)
+        )
         return out
 
 
@@ -265,15 +269,17 @@ class AnalyticCostModel:
 
     name = "analytic"
 
-    def __init__(self, chip: ChipSpec, *, latency_scale: float = 1.0,
-                 dataflows: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, chip: ChipSpec, *, latency_scale: float = 1.0, dataflows: Sequence[str] | None = None
+    ) -> None:
         if not (latency_scale > 0 and math.isfinite(latency_scale)):
             raise ValueError(f"latency_scale must be a finite number > 0, got {latency_scale!r}")
         flows = tuple(CONV_DATAFLOWS if dataflows is None else dataflows)
         unknown = [d for d in flows if d not in CONV_DATAFLOWS]
         if unknown or not flows:
-            raise ValueError(f"dataflows must be a non-empty subset of {CONV_DATAFLOWS}, "
-                             f"got {list(flows)!r}")
+            raise ValueError(
+                f"dataflows must be a non-empty subset of {CONV_DATAFLOWS}, got {list(flows)!r}"
+            )
         self.chip = chip
         self.latency_scale = float(latency_scale)
         self.dataflows = tuple(d for d in CONV_DATAFLOWS if d in flows)
@@ -326,9 +332,22 @@ class AnalyticCostModel:
     # ---- evaluation --------------------------------------------------------------------
     @staticmethod
     def _shape_key(layer: Layer) -> tuple[object, ...]:
-        return (layer.op, layer.R, layer.S, layer.P, layer.Q, layer.C, layer.M, layer.N,
-                layer.Hstride, layer.Wstride, layer.Hdilation, layer.Wdilation,
-                layer.operands, layer.weights_from_activation)
+        return (
+            layer.op,
+            layer.R,
+            layer.S,
+            layer.P,
+            layer.Q,
+            layer.C,
+            layer.M,
+            layer.N,
+            layer.Hstride,
+            layer.Wstride,
+            layer.Hdilation,
+            layer.Wdilation,
+            layer.operands,
+            layer.weights_from_activation,
+        )
 
     def _evaluate(self, layer: Layer) -> tuple[LayerCost, CoreMapping]:
         key = self._shape_key(layer)
@@ -336,10 +355,13 @@ class AnalyticCostModel:
         if hit is not None:
             return hit
         if not self.fits(layer):
-            raise ConfigError(self.chip.path, f"{self._glb.key}.attributes.memory_depth",
-                              f"layer {layer.name!r} needs at least "
-                              f"{self.min_buffer_words(layer)} words of global buffer, the "
-                              f"core has {self._glb_words}")
+            raise ConfigError(
+                self.chip.path,
+                f"{self._glb.key}.attributes.memory_depth",
+                f"layer {layer.name!r} needs at least "
+                f"{self.min_buffer_words(layer)} words of global buffer, the "
+                f"core has {self._glb_words}",
+            )
         conv = layer.op in (OpKind.CONV, OpKind.MATMUL)
         # Products with an activation as second operand are N independent problems;
         # otherwise the batch shares the weights and is folded into the rows P.
@@ -381,9 +403,15 @@ class AnalyticCostModel:
         W, Out = M * C * RS, M * P * Q
         # smallest tile with full-width rows: one filter, the input rows of one output row
         q_steps = self._q_steps(layer, C * RS, C)
-        Mt, Pt, Qt = (g.ravel() for g in np.meshgrid(
-            np.array(_steps(M), _I64), np.array(_steps(P), _I64), np.array(q_steps, _I64),
-            indexing="ij"))
+        Mt, Pt, Qt = (
+            g.ravel()
+            for g in np.meshgrid(
+                np.array(_steps(M), _I64),
+                np.array(_steps(P), _I64),
+                np.array(q_steps, _I64),
+                indexing="ij",
+            )
+        )
         t = _Tiles(layer, P, Pt, Qt)
         fit = Mt * C * RS + C * t.h_tile * t.w_tile + Mt * Pt * Qt <= self._glb_words
         Mt, Pt, Qt = Mt[fit], Pt[fit], Qt[fit]
@@ -409,9 +437,17 @@ class AnalyticCostModel:
                     w_glb = W * nPQ if held else np.full(n, macs, _I64)
                     i_glb = (RS * P * Q * C) * sumM
                     psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
-                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
-                                        glb_r=w_glb + i_glb + psums, glb_w=psums, glb_f=dram_r,
-                                        spad_r=macs, spad_w=0, spad_f=w_glb)
+                    counts = _Counts(
+                        compute=compute,
+                        dram_r=dram_r,
+                        dram_w=Out,
+                        glb_r=w_glb + i_glb + psums,
+                        glb_w=psums,
+                        glb_f=dram_r,
+                        spad_r=macs,
+                        spad_w=0,
+                        spad_f=w_glb,
+                    )
                     spatial = ("M", "C")
                 elif flow == "os":  # M x PQ; outputs accumulate in the PE
                     sumM = _dim_folds(M, Mt, uy)
@@ -419,9 +455,17 @@ class AnalyticCostModel:
                     compute = sumM * fpq * (C * RS)
                     w_glb = W * fpq
                     i_glb = (P * Q * C * RS) * sumM
-                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
-                                        glb_r=w_glb + i_glb + Out, glb_w=Out, glb_f=dram_r,
-                                        spad_r=macs, spad_w=macs, spad_f=0)
+                    counts = _Counts(
+                        compute=compute,
+                        dram_r=dram_r,
+                        dram_w=Out,
+                        glb_r=w_glb + i_glb + Out,
+                        glb_w=Out,
+                        glb_f=dram_r,
+                        spad_r=macs,
+                        spad_w=macs,
+                        spad_f=0,
+                    )
                     spatial = ("M", "PQ")
                 else:  # "is": PQ x C; R*S input window per PE, loops over M
                     cf = -(-C // ux)
@@ -431,15 +475,22 @@ class AnalyticCostModel:
                     i_glb = (P * Q * C * RS) * nM if held else np.full(n, macs, _I64)
                     w_glb = W * fpq
                     psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
-                    counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out,
-                                        glb_r=w_glb + i_glb + psums, glb_w=psums, glb_f=dram_r,
-                                        spad_r=macs, spad_w=0, spad_f=i_glb)
+                    counts = _Counts(
+                        compute=compute,
+                        dram_r=dram_r,
+                        dram_w=Out,
+                        glb_r=w_glb + i_glb + psums,
+                        glb_w=psums,
+                        glb_f=dram_r,
+                        spad_r=macs,
+                        spad_w=0,
+                        spad_f=i_glb,
+                    )
                     spatial = ("PQ", "C")
                 i, key = self._pick(counts, macs)
                 if best is None or key < best.key:
                     tile = {"M": int(Mt[i]), "C": C, "P": int(Pt[i]), "Q": int(Qt[i])}
-                    best = _Choice(key, flow, spatial, (uy, ux), tile, orders[i],
-                                   counts.at(i))
+                    best = _Choice(key, flow, spatial, (uy, ux), tile, orders[i], counts.at(i))
         assert best is not None
         return best
 
@@ -451,9 +502,15 @@ class AnalyticCostModel:
         macs = layer.macs  # the batch is folded into P: same total
         inner = macs // (C * P * Q)  # temporal operations per output
         q_steps = self._q_steps(layer, w_per_c, ops_in)
-        Ct, Pt, Qt = (g.ravel() for g in np.meshgrid(
-            np.array(_steps(C), _I64), np.array(_steps(P), _I64), np.array(q_steps, _I64),
-            indexing="ij"))
+        Ct, Pt, Qt = (
+            g.ravel()
+            for g in np.meshgrid(
+                np.array(_steps(C), _I64),
+                np.array(_steps(P), _I64),
+                np.array(q_steps, _I64),
+                indexing="ij",
+            )
+        )
         t = _Tiles(layer, P, Pt, Qt)
         fit = Ct * w_per_c + ops_in * Ct * t.h_tile * t.w_tile + Ct * Pt * Qt <= self._glb_words
         Ct, Pt, Qt = Ct[fit], Pt[fit], Qt[fit]
@@ -466,8 +523,17 @@ class AnalyticCostModel:
             fpq = t.pq_folds(ux)
             compute = _dim_folds(C, Ct, uy) * fpq * inner
             glb_r = W * fpq + Out * RS * ops_in + Out  # weights multicast, inputs unicast
-            counts = _Counts(compute=compute, dram_r=dram_r, dram_w=Out, glb_r=glb_r,
-                                glb_w=Out, glb_f=dram_r, spad_r=macs, spad_w=macs, spad_f=0)
+            counts = _Counts(
+                compute=compute,
+                dram_r=dram_r,
+                dram_w=Out,
+                glb_r=glb_r,
+                glb_w=Out,
+                glb_f=dram_r,
+                spad_r=macs,
+                spad_w=macs,
+                spad_f=0,
+            )
             i, key = self._pick(counts, macs)
             if best is None or key < best.key:
                 tile = {"M": 1, "C": int(Ct[i]), "P": int(Pt[i]), "Q": int(Qt[i])}
@@ -483,11 +549,20 @@ class AnalyticCostModel:
         return [
             ("compute", get("compute")),
             (dram.name, (get("dram_r") + get("dram_w")) / dram.read_bw_words_per_cycle),
-            (glb.name, np.maximum(get("glb_r") / glb.read_bw_words_per_cycle,
-                                  (get("glb_w") + get("glb_f")) / glb.write_bw_words_per_cycle)),
-            (spad.name, np.maximum(get("spad_r") * per_pe / spad.read_bw_words_per_cycle,
-                                   (get("spad_w") + get("spad_f")) * per_pe
-                                   / spad.write_bw_words_per_cycle)),
+            (
+                glb.name,
+                np.maximum(
+                    get("glb_r") / glb.read_bw_words_per_cycle,
+                    (get("glb_w") + get("glb_f")) / glb.write_bw_words_per_cycle,
+                ),
+            ),
+            (
+                spad.name,
+                np.maximum(
+                    get("spad_r") * per_pe / spad.read_bw_words_per_cycle,
+                    (get("spad_w") + get("spad_f")) * per_pe / spad.write_bw_words_per_cycle,
+                ),
+            ),
         ]
 
     def _level_energy(self, c: _Counts | dict[str, int]) -> dict[str, Any]:
@@ -514,8 +589,7 @@ class AnalyticCostModel:
         i = int(pool[np.argmin(energy[pool])])
         return i, (int(cycles[i]), float(energy[i]) + macs * self.chip.core.mac_energy_pJ)
 
-    def _finish(self, layer: Layer, best: _Choice,
-                repeat: int) -> tuple[LayerCost, CoreMapping]:
+    def _finish(self, layer: Layer, best: _Choice, repeat: int) -> tuple[LayerCost, CoreMapping]:
         """Scale the chosen candidate by the independent repeats and build the result."""
         c = {k: v * repeat for k, v in best.counts.items()}
         terms = [(name, float(value)) for name, value in self._terms(c)]
@@ -528,10 +602,10 @@ class AnalyticCostModel:
         dram, glb, spad = self._dram, self._glb, self._spad
         levels = {
             dram.name: LevelAccesses(c["dram_r"], c["dram_w"], 0, float(energies[dram.name])),
-            glb.name: LevelAccesses(c["glb_r"], c["glb_w"], c["glb_f"],
-                                    float(energies[glb.name])),
-            spad.name: LevelAccesses(c["spad_r"], c["spad_w"], c["spad_f"],
-                                     float(energies[spad.name])),
+            glb.name: LevelAccesses(c["glb_r"], c["glb_w"], c["glb_f"], float(energies[glb.name])),
+            spad.name: LevelAccesses(
+                c["spad_r"], c["spad_w"], c["spad_f"], float(energies[spad.name])
+            ),
         }
         macs = layer.macs
         energy = sum(lv.energy_pJ for lv in levels.values()) + macs * self.chip.core.mac_energy_pJ
@@ -544,6 +618,7 @@ class AnalyticCostModel:
             levels=levels,
             bound_by=bound_by,
         )
-        mapping = CoreMapping(best.dataflow, best.spatial, best.unroll, best.tile, best.order,
-                              c["compute"])
+        mapping = CoreMapping(
+            best.dataflow, best.spatial, best.unroll, best.tile, best.order, c["compute"]
+        )
         return cost, mapping

@@ -58,17 +58,26 @@ def _resolve(base: Path, file: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _build_model(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, tuple[str, dict[str, Any]]]]:
+def _build_model(
+    s: Scenario, file: Path
+) -> tuple[ModelGraph, dict[str, tuple[str, dict[str, Any]]]]:
     names = {d.name for d in s.devices}
-    for dev in s.model.encoders:
-        if dev not in names:
-            raise ConfigError(file, f"model.encoders.{dev}",
-                              f"no device called {dev!r}; expected one of: {', '.join(sorted(names))}")
+    for name in s.model.encoders:
+        if name not in names:
+            raise ConfigError(
+                file,
+                f"model.encoders.{name}",
+                f"no device called {name!r}; expected one of: {', '.join(sorted(names))}",
+            )
     if s.model.zoo == "synthetic":
         expected = [f"dev{k}" for k in range(len(s.devices))]
         if [d.name for d in s.devices] != expected:
-            raise ConfigError(file, "devices", f"the synthetic model reads devices {expected}; "
-                              "expected the devices to carry exactly these names, in order")
+            raise ConfigError(
+                file,
+                "devices",
+                f"the synthetic model reads devices {expected}; "
+                "expected the devices to carry exactly these names, in order",
+            )
         params = {"seed": s.seed, **s.model.zoo_params}
         try:
             return synthetic_dag(modalities=len(s.devices), **params), {}
@@ -87,58 +96,83 @@ def _build_model(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, tuple[s
         if ref is None:
             default = DEFAULT_ENCODER_BY_MODALITY.get(dev.modality)
             if default is None:
-                raise ConfigError(file, f"devices[{i}].modality",
-                                  f"no built-in encoder for modality {dev.modality!r}; expected "
-                                  f"one of {sorted(DEFAULT_ENCODER_BY_MODALITY)} or an entry "
-                                  f"model.encoders.{dev.name} naming one of {sorted(ENCODERS)}")
+                raise ConfigError(
+                    file,
+                    f"devices[{i}].modality",
+                    f"no built-in encoder for modality {dev.modality!r}; expected "
+                    f"one of {sorted(DEFAULT_ENCODER_BY_MODALITY)} or an entry "
+                    f"model.encoders.{dev.name} naming one of {sorted(ENCODERS)}",
+                )
             encoders[dev.name] = (default, {})
         else:
             encoders[dev.name] = (ref.name, dict(ref.params))
     try:
-        graph = build_multimodal(s.name, encoders, fusion=s.model.fusion,
-                                 fusion_params=s.model.fusion_params, head=s.model.head,
-                                 head_params=s.model.head_params)
+        graph = build_multimodal(
+            s.name,
+            encoders,
+            fusion=s.model.fusion,
+            fusion_params=s.model.fusion_params,
+            head=s.model.head,
+            head_params=s.model.head_params,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise ConfigError(file, "model", str(msg)) from None
     return graph, encoders
 
 
-def _devices(s: Scenario, file: Path, model: ModelGraph,
-             encoders: dict[str, tuple[str, dict[str, Any]]]) -> list[DeviceSpec]:
+def _devices(
+    s: Scenario, file: Path, model: ModelGraph, encoders: dict[str, tuple[str, dict[str, Any]]]
+) -> list[DeviceSpec]:
     used = set(model.devices())
     out: list[DeviceSpec] = []
     for i, d in enumerate(s.devices):
         if d.name not in used:
-            raise ConfigError(file, f"devices[{i}].name",
-                              f"the model reads no data from device {d.name!r}; expected every "
-                              "device to feed an input layer")
+            raise ConfigError(
+                file,
+                f"devices[{i}].name",
+                f"the model reads no data from device {d.name!r}; expected every "
+                "device to feed an input layer",
+            )
         if d.payload is not None:
             nbytes = d.payload.nbytes
         elif d.name in encoders:
             nbytes = payload_bytes_for(*encoders[d.name])
         else:
-            raise ConfigError(file, f"devices[{i}].payload",
-                              "required with a model file or a synthetic model (no encoder "
-                              "to infer it from)")
+            raise ConfigError(
+                file,
+                f"devices[{i}].payload",
+                "required with a model file or a synthetic model (no encoder to infer it from)",
+            )
         if d.chunks > nbytes:
-            raise ConfigError(file, f"devices[{i}].chunks",
-                              f"{d.chunks} chunks for a {nbytes}-byte payload; expected at most "
-                              "one chunk per byte")
+            raise ConfigError(
+                file,
+                f"devices[{i}].chunks",
+                f"{d.chunks} chunks for a {nbytes}-byte payload; expected at most "
+                "one chunk per byte",
+            )
         power_w = 10.0 ** ((d.tx_power_dBm - 30.0) / 10.0)
         out.append(DeviceSpec(d.name, d.modality, d.distance, power_w, nbytes, d.chunks))
     unknown = used - {d.name for d in s.devices}
     if unknown:
-        raise ConfigError(file, "model", f"the model reads devices {sorted(unknown)} that the "
-                          "scenario does not declare; expected them under 'devices'")
+        raise ConfigError(
+            file,
+            "model",
+            f"the model reads devices {sorted(unknown)} that the "
+            "scenario does not declare; expected them under 'devices'",
+        )
     return out
 
 
 def _chip(s: Scenario, file: Path) -> ChipSpec:
     spec_path = _resolve(file.parent, s.accelerator.spec)
     if not spec_path.is_file():
-        raise ConfigError(file, "accelerator.spec", f"spec file {str(spec_path)!r} not found; "
-                          "expected a multi-core spec such as accel_specs/mc4.yaml")
+        raise ConfigError(
+            file,
+            "accelerator.spec",
+            f"spec file {str(spec_path)!r} not found; "
+            "expected a multi-core spec such as accel_specs/mc4.yaml",
+        )
     return load_chip_spec(spec_path)
 
 
@@ -149,24 +183,33 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
     if s.network.backend == "ns3":
         raise BackendUnavailableError(
             f"{file}: network.backend: 'ns3' is not available in this version of owin-cosim "
-            "(the ns-3 worker lands with the ns-3 backend); use backend 'ofdm'")
+            "(the ns-3 worker lands with the ns-3 backend); use backend 'ofdm'"
+        )
     if s.accelerator.cost_backend == "timeloop":
         raise BackendUnavailableError(
             f"{file}: accelerator.cost_backend: 'timeloop' is not available in this version of "
-            "owin-cosim (the Timeloop backend lands later); use 'analytic'")
+            "owin-cosim (the Timeloop backend lands later); use 'analytic'"
+        )
     model, encoders = _build_model(s, file)
     devices = _devices(s, file, model, encoders)
     chip = _chip(s, file)
     cost = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
     for layer in model.layers():
         if not cost.fits(layer):
-            raise ConfigError(file, "accelerator.spec",
-                              f"layer {layer.name!r} needs at least {cost.min_buffer_words(layer)} "
-                              f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
-                              "Expected a spec whose cores fit every layer")
+            raise ConfigError(
+                file,
+                "accelerator.spec",
+                f"layer {layer.name!r} needs at least {cost.min_buffer_words(layer)} "
+                f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
+                "Expected a spec whose cores fit every layer",
+            )
     dag = CompiledDag.build(model, cost, devices, chip.word_bytes)
-    noc = Interconnect(chip.hop_matrix(), chip.hop_latency_s, chip.link_bytes_per_s,
-                       chip.noc.energy_pJ_per_byte_hop)
+    noc = Interconnect(
+        chip.hop_matrix(),
+        chip.hop_latency_s,
+        chip.link_bytes_per_s,
+        chip.noc.energy_pJ_per_byte_hop,
+    )
     cfg = s.network.ofdm
     uplinks = [d.uplink() for d in devices]
     channel = OfdmChannel(cfg, uplinks, s.seed)
@@ -174,9 +217,18 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
     mean_rate = np.array([channel.mean_rate_bps(k) for k in range(len(devices))])
     seed, pseed = s.seed, planning_seed(s.seed)
     return Problem(
-        name=s.name, seed=s.seed, devices=devices, dag=dag, noc=noc,
+        name=s.name,
+        seed=s.seed,
+        devices=devices,
+        dag=dag,
+        noc=noc,
         make_network=lambda: OfdmUplink(cfg, uplinks, seed),
         make_planning_network=lambda: OfdmUplink(cfg, uplinks, pseed),
-        mean_rate_bps=mean_rate, earliest_arrival_s=arrival, radio_bound_s=radio_s,
-        radio_units=cfg.num_rbs, network_backend="ofdm", cost_backend=cost.name, accelerator=chip.name,
+        mean_rate_bps=mean_rate,
+        earliest_arrival_s=arrival,
+        radio_bound_s=radio_s,
+        radio_units=cfg.num_rbs,
+        network_backend="ofdm",
+        cost_backend=cost.name,
+        accelerator=chip.name,
     )

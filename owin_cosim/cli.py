@@ -13,7 +13,6 @@ Bad inputs exit with code 2 and one clear message (``--debug`` shows the traceba
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +31,12 @@ from owin_cosim.scenario import Scenario
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Co-simulation of wireless neural processing (uplink + accelerator).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Co-simulation of wireless neural processing (uplink + accelerator).",
+)
 err = Console(stderr=True)
 out = Console()
 
@@ -69,8 +72,14 @@ def _assemble(scenario_path: Path) -> tuple[Scenario, Problem]:
         return load_problem(scenario_path)
 
 
-def _run_policy(scenario_path: Path, scenario: Scenario, problem: Problem,
-                policy_name: str | None, target: Path, plot: bool) -> dict[str, Any]:
+def _run_policy(
+    scenario_path: Path,
+    scenario: Scenario,
+    problem: Problem,
+    policy_name: str | None,
+    target: Path,
+    plot: bool,
+) -> dict[str, Any]:
     from owin_cosim.coordinator import execute
     from owin_cosim.policies import make_policy
     from owin_cosim.results import write_results
@@ -92,41 +101,64 @@ def _run_policy(scenario_path: Path, scenario: Scenario, problem: Problem,
 
 def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="owin-cosim comparison")
-    for col in ("policy", "makespan ms", "bound ms", "gap", "uploads done ms", "radio mJ",
-                "accel mJ", "core util"):
+    for col in (
+        "policy",
+        "makespan ms",
+        "bound ms",
+        "gap",
+        "uploads done ms",
+        "radio mJ",
+        "accel mJ",
+        "core util",
+    ):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for r in rows:
         util = r["core_utilization"]
-        table.add_row(r["policy"], f"{r['makespan_s'] * 1e3:.2f}",
-                      f"{r['lower_bound_s'] * 1e3:.2f}", f"{r['gap_to_lower_bound'] * 100:.1f}%",
-                      f"{r['last_upload_s'] * 1e3:.2f}", f"{r['energy_J']['radio'] * 1e3:.2f}",
-                      f"{r['energy_J']['accelerator'] * 1e3:.2f}", f"{sum(util) / len(util):.2f}")
+        table.add_row(
+            r["policy"],
+            f"{r['makespan_s'] * 1e3:.2f}",
+            f"{r['lower_bound_s'] * 1e3:.2f}",
+            f"{r['gap_to_lower_bound'] * 100:.1f}%",
+            f"{r['last_upload_s'] * 1e3:.2f}",
+            f"{r['energy_J']['radio'] * 1e3:.2f}",
+            f"{r['energy_J']['accelerator'] * 1e3:.2f}",
+            f"{sum(util) / len(util):.2f}",
+        )
     return table
 
 
 @app.command()
-def run(scenario: ScenarioArg,
-        policy: Annotated[str | None, typer.Option(help="Policy name (default: the scenario's).")] = None,
-        out_dir: OutOpt = None,
-        plot: Annotated[bool, typer.Option(help="Draw gantt.png.")] = True,
-        debug: DebugOpt = False) -> None:
+def run(
+    scenario: ScenarioArg,
+    policy: Annotated[
+        str | None, typer.Option(help="Policy name (default: the scenario's).")
+    ] = None,
+    out_dir: OutOpt = None,
+    plot: Annotated[bool, typer.Option(help="Draw gantt.png.")] = True,
+    debug: DebugOpt = False,
+) -> None:
     """Run one policy on a scenario and write its results directory."""
     with _guard(debug):
         sc, problem = _assemble(scenario)
         name = policy or sc.policy.name
-        s = _run_policy(scenario, sc, problem, name, out_dir or Path("results") / sc.name / name,
-                        plot)
-        out.print(f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
-                  f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
-                  f"gap {s['gap_to_lower_bound'] * 100:.1f} %) -> {s['out_dir']}")
+        s = _run_policy(
+            scenario, sc, problem, name, out_dir or Path("results") / sc.name / name, plot
+        )
+        out.print(
+            f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
+            f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
+            f"gap {s['gap_to_lower_bound'] * 100:.1f} %) -> {s['out_dir']}"
+        )
 
 
 @app.command()
-def compare(scenario: ScenarioArg,
-            policies: Annotated[str, typer.Option(help="Comma-separated policy names.")] = "rtfs,pacs",
-            out_dir: OutOpt = None,
-            plot: Annotated[bool, typer.Option(help="Draw gantt.png per policy.")] = True,
-            debug: DebugOpt = False) -> None:
+def compare(
+    scenario: ScenarioArg,
+    policies: Annotated[str, typer.Option(help="Comma-separated policy names.")] = "rtfs,pacs",
+    out_dir: OutOpt = None,
+    plot: Annotated[bool, typer.Option(help="Draw gantt.png per policy.")] = True,
+    debug: DebugOpt = False,
+) -> None:
     """Run several policies on the same scenario and seed; print and save a comparison."""
     from owin_cosim.results import atomic_directory, write_json
 
@@ -134,8 +166,11 @@ def compare(scenario: ScenarioArg,
         names = [p.strip() for p in policies.split(",") if p.strip()]
         bad = [p for p in names if p not in POLICIES]
         if not names or bad:
-            raise ConfigError(None, "--policies", f"unknown policy {bad}; expected a comma-"
-                              f"separated list of: {', '.join(POLICIES)}")
+            raise ConfigError(
+                None,
+                "--policies",
+                f"unknown policy {bad}; expected a comma-separated list of: {', '.join(POLICIES)}",
+            )
         sc, problem = _assemble(scenario)
         base = out_dir or Path("results") / sc.name
         rows: list[dict[str, Any]] = []
@@ -145,25 +180,34 @@ def compare(scenario: ScenarioArg,
             for r in rows:
                 r["out_dir"] = str(base / r["policy"])
             ref = rows[0]["makespan_s"]
-            write_json(tmp / "comparison.json", {
-                "scenario": sc.name, "seed": sc.seed, "policies": names,
-                "lower_bound_s": rows[0]["lower_bound_s"],
-                "results": {r["policy"]: {
-                    "makespan_s": r["makespan_s"],
-                    "gap_to_lower_bound": r["gap_to_lower_bound"],
-                    "makespan_vs_first": r["makespan_s"] / ref,
-                    "last_upload_s": r["last_upload_s"],
-                    "energy_J": r["energy_J"],
-                    "core_utilization": r["core_utilization"],
-                } for r in rows},
-            })
+            write_json(
+                tmp / "comparison.json",
+                {
+                    "scenario": sc.name,
+                    "seed": sc.seed,
+                    "policies": names,
+                    "lower_bound_s": rows[0]["lower_bound_s"],
+                    "results": {
+                        r["policy"]: {
+                            "makespan_s": r["makespan_s"],
+                            "gap_to_lower_bound": r["gap_to_lower_bound"],
+                            "makespan_vs_first": r["makespan_s"] / ref,
+                            "last_upload_s": r["last_upload_s"],
+                            "energy_J": r["energy_J"],
+                            "core_utilization": r["core_utilization"],
+                        }
+                        for r in rows
+                    },
+                },
+            )
         out.print(_table(rows))
         first = rows[0]
         for r in rows[1:]:
             change = 1.0 - r["makespan_s"] / first["makespan_s"]
             word = "lower" if change >= 0 else "higher"
-            out.print(f"{r['policy']} vs {first['policy']}: makespan {abs(change) * 100:.1f} % "
-                      f"{word}")
+            out.print(
+                f"{r['policy']} vs {first['policy']}: makespan {abs(change) * 100:.1f} % {word}"
+            )
         out.print(f"results: {base}/{{{','.join(names)}}}/, {base}/comparison.json")
 
 
@@ -175,23 +219,31 @@ def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
     with _guard(debug):
         sc, problem = _assemble(scenario)
         lb = lower_bound(problem)
-        out.print(f"[bold]{sc.name}[/]: {len(problem.devices)} devices, "
-                  f"{len(problem.dag)} layers after chunking, {problem.num_cores} cores "
-                  f"({problem.accelerator}), network {problem.network_backend}, "
-                  f"policy {sc.policy.name}, seed {sc.seed}")
+        out.print(
+            f"[bold]{sc.name}[/]: {len(problem.devices)} devices, "
+            f"{len(problem.dag)} layers after chunking, {problem.num_cores} cores "
+            f"({problem.accelerator}), network {problem.network_backend}, "
+            f"policy {sc.policy.name}, seed {sc.seed}"
+        )
         for d in problem.devices:
-            out.print(f"  {d.name:<12} {d.modality:<8} {d.payload_bytes:>10} B in {d.chunks} "
-                      f"chunk(s), {d.distance_m:g} m, mean full-band rate "
-                      f"{problem.mean_rate_bps[problem.device_index(d.name)] / 1e6:.1f} Mbit/s")
+            out.print(
+                f"  {d.name:<12} {d.modality:<8} {d.payload_bytes:>10} B in {d.chunks} "
+                f"chunk(s), {d.distance_m:g} m, mean full-band rate "
+                f"{problem.mean_rate_bps[problem.device_index(d.name)] / 1e6:.1f} Mbit/s"
+            )
         total = float(problem.dag.duration_s.sum())
-        out.print(f"  total compute {total * 1e3:.3f} ms on one core; lower bound "
-                  f"{lb.value * 1e3:.3f} ms (radio {lb.radio_s * 1e3:.3f}, critical path "
-                  f"{lb.critical_path_s * 1e3:.3f}, work {lb.work_s * 1e3:.3f})")
+        out.print(
+            f"  total compute {total * 1e3:.3f} ms on one core; lower bound "
+            f"{lb.value * 1e3:.3f} ms (radio {lb.radio_s * 1e3:.3f}, critical path "
+            f"{lb.critical_path_s * 1e3:.3f}, work {lb.work_s * 1e3:.3f})"
+        )
         out.print("valid")
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
     if version:
         out.print(f"owin-cosim {__version__}")
         raise typer.Exit(0)
@@ -203,4 +255,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

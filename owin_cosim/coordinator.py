@@ -101,8 +101,12 @@ class _Run:
 
     # ---- compute side -------------------------------------------------------------
     def maybe_ready(self, v: int) -> None:
-        if (self.gate_open and self.data_ok[v] and self.waiting_preds[v] == 0
-                and math.isnan(self.ready_at[v])):
+        if (
+            self.gate_open
+            and self.data_ok[v]
+            and self.waiting_preds[v] == 0
+            and math.isnan(self.ready_at[v])
+        ):
             self.ready_at[v] = self.now
             self.ready.append(v)
 
@@ -121,16 +125,20 @@ class _Run:
         for v in self.ready:
             arrive = np.full(noc.num_cores, self.now)
             for p in dag.preds[v]:
-                np.maximum(arrive, self.finish[p] + noc.transfer_s(dag.out_bytes[p],
-                                                                   int(self.core_of[p])),
-                           out=arrive)
+                np.maximum(
+                    arrive,
+                    self.finish[p] + noc.transfer_s(dag.out_bytes[p], int(self.core_of[p])),
+                    out=arrive,
+                )
             begin = np.maximum(arrive, self.core_free)
             j = int(np.argmin(begin))  # equal durations on every core: min start = min finish
             end = float(begin[j] + dag.duration_s[v])
             self.core_of[v], self.start[v], self.finish[v] = j, begin[j], end
             self.core_free[j] = end
-            self.noc_pJ[v] = sum(dag.out_bytes[p] * noc.hops[int(self.core_of[p]), j]
-                                 for p in dag.preds[v]) * noc.energy_pJ_per_byte_hop
+            self.noc_pJ[v] = (
+                sum(dag.out_bytes[p] * noc.hops[int(self.core_of[p]), j] for p in dag.preds[v])
+                * noc.energy_pJ_per_byte_hop
+            )
             self.queue.push(end, EventKind.LAYER_DONE, v)
         self.ready.clear()
 
@@ -151,7 +159,8 @@ class _Run:
             if not batch:
                 raise ScheduleError(
                     f"deadlock at t={self.now:.6g} s: {n - self.done_layers} layers wait for "
-                    "data that no device will send")
+                    "data that no device will send"
+                )
             self.now = batch[0].time
             for event in batch:
                 if event.kind is EventKind.DELIVERY:
@@ -188,18 +197,59 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         usage = net.radio_usage()
     dag = problem.dag
     modality = {d.name: d.modality for d in problem.devices}
-    chunks = [ChunkRecord(d.device, modality[d.device], d.chunk, d.nbytes, d.submit_s,
-                          d.first_byte_s, d.last_byte_s, d.lost_bytes)
-              for d in sorted(run.deliveries, key=lambda x: (x.last_byte_s, x.device, x.chunk))]
-    layers = [LayerRecord(dag.names[v], dag.groups[v], int(run.core_of[v]),
-                          float(run.ready_at[v]), float(run.start[v]), float(run.finish[v]),
-                          int(dag.cycles[v]), float(dag.energy_pJ[v]), float(run.noc_pJ[v]),
-                          float(dag.utilization[v]), int(dag.macs[v]))
-              for v in sorted(range(len(dag)), key=lambda v: (run.start[v], v))]
+    chunks = [
+        ChunkRecord(
+            d.device,
+            modality[d.device],
+            d.chunk,
+            d.nbytes,
+            d.submit_s,
+            d.first_byte_s,
+            d.last_byte_s,
+            d.lost_bytes,
+        )
+        for d in sorted(run.deliveries, key=lambda x: (x.last_byte_s, x.device, x.chunk))
+    ]
+    layers = [
+        LayerRecord(
+            dag.names[v],
+            dag.groups[v],
+            int(run.core_of[v]),
+            float(run.ready_at[v]),
+            float(run.start[v]),
+            float(run.finish[v]),
+            int(dag.cycles[v]),
+            float(dag.energy_pJ[v]),
+            float(run.noc_pJ[v]),
+            float(dag.utilization[v]),
+            int(dag.macs[v]),
+        )
+        for v in sorted(range(len(dag)), key=lambda v: (run.start[v], v))
+    ]
     radio = [RadioRecord(u.device, u.start_s, u.end_s, u.units) for u in usage]
-    devices = {d.name: {"modality": d.modality, "distance_m": d.distance_m,
-                        "tx_power_W": d.tx_power_W, "payload_bytes": d.payload_bytes,
-                        "chunks": d.chunks} for d in problem.devices}
-    return RunResult(problem.name, plan.policy, problem.seed, problem.network_backend,
-                     problem.cost_backend, problem.accelerator, problem.num_cores, makespan,
-                     lower_bound(problem), devices, chunks, layers, radio, plan.describe())
+    devices = {
+        d.name: {
+            "modality": d.modality,
+            "distance_m": d.distance_m,
+            "tx_power_W": d.tx_power_W,
+            "payload_bytes": d.payload_bytes,
+            "chunks": d.chunks,
+        }
+        for d in problem.devices
+    }
+    return RunResult(
+        problem.name,
+        plan.policy,
+        problem.seed,
+        problem.network_backend,
+        problem.cost_backend,
+        problem.accelerator,
+        problem.num_cores,
+        makespan,
+        lower_bound(problem),
+        devices,
+        chunks,
+        layers,
+        radio,
+        plan.describe(),
+    )

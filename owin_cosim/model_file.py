@@ -84,22 +84,36 @@ def load_model_file(path: str | Path) -> ModelGraph:
     names: dict[str, int] = {}
     for i, entry in enumerate(spec.layers):
         if entry.name in names:
-            raise ConfigError(path, f"layers[{i}].name",
-                              f"duplicate layer name {entry.name!r} (first at layers"
-                              f"[{names[entry.name]}])")
+            raise ConfigError(
+                path,
+                f"layers[{i}].name",
+                f"duplicate layer name {entry.name!r} (first at layers[{names[entry.name]}])",
+            )
         names[entry.name] = i
     graph = ModelGraph(spec.name)
     for i, entry in enumerate(spec.layers):
         if not entry.inputs and entry.device is None:
-            raise ConfigError(path, f"layers[{i}]", f"layer {entry.name!r} has neither "
-                              "'inputs' nor 'device': it would never get data")
+            raise ConfigError(
+                path,
+                f"layers[{i}]",
+                f"layer {entry.name!r} has neither 'inputs' nor 'device': it would never get data",
+            )
         for j, pred in enumerate(entry.inputs):
             if pred not in names:
-                raise ConfigError(path, f"layers[{i}].inputs[{j}]",
-                                  f"unknown layer {pred!r}; expected a layer name of this file")
-        layer = Layer(entry.name, OpKind(entry.op), **entry.dims.model_dump(),
-                      operands=entry.operands, weights_from_activation=entry.weights_from_activation,
-                      streamable=entry.streamable, group=entry.group)
+                raise ConfigError(
+                    path,
+                    f"layers[{i}].inputs[{j}]",
+                    f"unknown layer {pred!r}; expected a layer name of this file",
+                )
+        layer = Layer(
+            entry.name,
+            OpKind(entry.op),
+            **entry.dims.model_dump(),
+            operands=entry.operands,
+            weights_from_activation=entry.weights_from_activation,
+            streamable=entry.streamable,
+            group=entry.group,
+        )
         graph.graph.add_node(entry.name, layer=layer)
         if entry.device is not None:
             graph.data_needs[entry.name] = DataNeed(entry.device)
@@ -108,8 +122,13 @@ def load_model_file(path: str | Path) -> ModelGraph:
             graph.graph.add_edge(pred, entry.name)
     cycle = graph.find_cycle()
     if cycle is not None:
-        raise ConfigError(path, "layers", "the layers form a cycle: " + " -> ".join(cycle)
-                          + "; expected a directed acyclic graph")
+        raise ConfigError(
+            path,
+            "layers",
+            "the layers form a cycle: "
+            + " -> ".join(cycle)
+            + "; expected a directed acyclic graph",
+        )
     _assign_groups(graph)
     return graph
 

@@ -19,6 +19,7 @@ slot.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections import deque
@@ -170,6 +171,9 @@ class OfdmChannel:
         rate = cfg.rate_efficiency * cfg.rb_bandwidth_hz * np.log2(1.0 + powers * g[:m])
         return float(rate.sum())
 
+    def _waterfill_bits(self, device: int, slot: int) -> float:
+        return self.waterfill_rate(device, slot) * self.config.slot_s
+
     def mean_rate_bps(self, device: int) -> float:
         """Expected rate of ``device`` alone on the whole band with even power split.
 
@@ -185,7 +189,9 @@ class OfdmChannel:
             per_rb = float((w * np.log2(1.0 + a * x)).sum())
         return cfg.rate_efficiency * cfg.rb_bandwidth_hz * cfg.num_rbs * per_rb
 
-    def uplink_bounds(self, chunk_bytes: Sequence[Sequence[int]]) -> tuple[list[list[float]], float]:
+    def uplink_bounds(
+        self, chunk_bytes: Sequence[Sequence[int]]
+    ) -> tuple[list[list[float]], float]:
         """Lower bounds on chunk arrival times and on the time to upload every bit.
 
         Returns
@@ -201,16 +207,27 @@ class OfdmChannel:
         arrival: list[list[float]] = []
         for k, sizes in enumerate(chunk_bytes):
             targets = np.cumsum(np.asarray(sizes, dtype=float) * 8.0)
-            arrival.append(_crossing_times(lambda t, k=k: self.waterfill_rate(k, t) * slot_s,
-                                           targets, slot_s, self.config.max_slots))
+            arrival.append(
+                _crossing_times(
+                    functools.partial(self._waterfill_bits, k),
+                    targets,
+                    slot_s,
+                    self.config.max_slots,
+                )
+            )
         total = float(sum(sum(s) for s in chunk_bytes)) * 8.0
-        sum_rate = _crossing_times(lambda t: float(self.full_power_rates(t).max(axis=0).sum())
-                                   * slot_s, np.array([total]), slot_s, self.config.max_slots)
+        sum_rate = _crossing_times(
+            lambda t: float(self.full_power_rates(t).max(axis=0).sum()) * slot_s,
+            np.array([total]),
+            slot_s,
+            self.config.max_slots,
+        )
         return arrival, sum_rate[0]
 
 
-def _crossing_times(bits_in_slot: Callable[[int], float], targets: np.ndarray, slot_s: float,
-                    max_slots: int) -> list[float]:
+def _crossing_times(
+    bits_in_slot: Callable[[int], float], targets: np.ndarray, slot_s: float, max_slots: int
+) -> list[float]:
     """Times at which the cumulative ``bits_in_slot`` (constant rate in a slot) reaches
     each of the increasing ``targets``."""
     out: list[float] = []
@@ -306,7 +323,7 @@ class OfdmUplink(NetworkBackend):
     def advance(self, until_s: float) -> AdvanceResult:
         cfg = self.config
         while self._now < until_s - _EPS:
-            slot = int(math.floor(self._now / cfg.slot_s + 1e-9))
+            slot = math.floor(self._now / cfg.slot_s + 1e-9)
             if slot >= cfg.max_slots:
                 raise RuntimeError(f"OFDM uplink passed max_slots={cfg.max_slots}")
             slot_end = (slot + 1) * cfg.slot_s
@@ -379,7 +396,7 @@ class OfdmUplink(NetworkBackend):
                 left[k] -= 1
         # Trim RBs a device cannot fill this slot; hand them to devices that can.
         self._set_rates(owner, gains, slot)
-        for k in np.argsort(-w, kind="stable"):
+        for k in map(int, np.argsort(-w, kind="stable")):
             need = backlog[k]
             while self._state[k].units > 1:
                 held = np.flatnonzero(owner == k)
@@ -392,13 +409,15 @@ class OfdmUplink(NetworkBackend):
                 self._set_rates(owner, gains, slot)
         free = np.flatnonzero(owner < 0)
         if free.size:
-            hungry = [k for k in range(len(self._state))
-                      if active[k] and self._state[k].rate_bps * cfg.slot_s < backlog[k]]
-            for r in free:
+            hungry = [
+                k
+                for k in range(len(self._state))
+                if active[k] and self._state[k].rate_bps * cfg.slot_s < backlog[k]
+            ]
+            for r in map(int, free):
                 if not hungry:
                     break
-                k = max(hungry, key=lambda j: (gains[j, r], -j))
-                owner[r] = k
+                owner[r] = max(hungry, key=lambda j: (gains[j, r], -j))
             self._set_rates(owner, gains, slot)
 
     def _device_rate(self, k: int, owner: np.ndarray, gains: np.ndarray) -> float:
@@ -433,8 +452,16 @@ class OfdmUplink(NetworkBackend):
                     clock += head.remaining_bits / st.rate_bps
                     budget -= head.remaining_bits
                     st.queue.popleft()
-                    done.append(Delivery(head.chunk.device, head.chunk.chunk, head.chunk.nbytes,
-                                         head.submit_s, head.first_byte_s, clock))
+                    done.append(
+                        Delivery(
+                            head.chunk.device,
+                            head.chunk.chunk,
+                            head.chunk.nbytes,
+                            head.submit_s,
+                            head.first_byte_s,
+                            clock,
+                        )
+                    )
                 else:
                     head.remaining_bits -= budget
                     budget = 0.0

@@ -52,8 +52,10 @@ class Plan:
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description, written into ``summary.json``."""
         return {
-            "radio_phases": [{"shares": dict(p.shares), "until_done": list(p.until_done)}
-                             for p in self.radio_phases],
+            "radio_phases": [
+                {"shares": dict(p.shares), "until_done": list(p.until_done)}
+                for p in self.radio_phases
+            ],
             "chunk_order": [f"{d}#{c}" for d, c in self.chunk_order],
             "compute_release": self.compute_release,
             "dispatch": self.dispatch,

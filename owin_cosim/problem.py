@@ -67,8 +67,9 @@ class Interconnect:
     def transfer_s(self, nbytes: float, src: int) -> np.ndarray:
         """Time to move ``nbytes`` from core ``src`` to every core (0 on ``src``)."""
         row = self.hops[src]
-        t: np.ndarray = np.where(row > 0, nbytes / self.link_bytes_per_s
-                                 + row * self.hop_latency_s, 0.0)
+        t: np.ndarray = np.where(
+            row > 0, nbytes / self.link_bytes_per_s + row * self.hop_latency_s, 0.0
+        )
         return t
 
 
@@ -102,8 +103,9 @@ class CompiledDag:
         return len(self.names)
 
     @classmethod
-    def build(cls, model: ModelGraph, cost: CostModel, devices: Sequence[DeviceSpec],
-              word_bytes: int) -> CompiledDag:
+    def build(
+        cls, model: ModelGraph, cost: CostModel, devices: Sequence[DeviceSpec], word_bytes: int
+    ) -> CompiledDag:
         """Expand chunks, order topologically, cost every layer."""
         chunks = {d.name: d.chunks for d in devices}
         dev_index = {d.name: i for i, d in enumerate(devices)}
@@ -124,9 +126,19 @@ class CompiledDag:
         needs: list[tuple[int, int] | None] = [None] * n
         for name, need in expanded.data_needs.items():
             needs[index[name]] = (dev_index[need.device], -1 if need.chunk is None else need.chunk)
-        return cls([layer.name for layer in layers], [layer.group for layer in layers],
-                   [sorted(p) for p in preds], [sorted(s) for s in succs], dur, cyc, en, util,
-                   macs, out_bytes, needs)
+        return cls(
+            [layer.name for layer in layers],
+            [layer.group for layer in layers],
+            [sorted(p) for p in preds],
+            [sorted(s) for s in succs],
+            dur,
+            cyc,
+            en,
+            util,
+            macs,
+            out_bytes,
+            needs,
+        )
 
     def subgraph_critical_path_s(self, members: Sequence[int]) -> float:
         """Longest compute path inside the given layers (e.g. one encoder)."""

@@ -103,8 +103,9 @@ class RunResult:
 
     def energy_J(self) -> dict[str, float]:
         """Energy split: radio (transmit power x airtime), accelerator compute, NoC."""
-        radio = sum(self.devices[r.device]["tx_power_W"] * (r.end_s - r.start_s)
-                    for r in self.radio)
+        radio = sum(
+            self.devices[r.device]["tx_power_W"] * (r.end_s - r.start_s) for r in self.radio
+        )
         accel = sum(rec.energy_pJ for rec in self.layers) * 1e-12
         noc = sum(rec.noc_energy_pJ for rec in self.layers) * 1e-12
         return {"radio": radio, "accelerator": accel, "noc": noc, "total": radio + accel + noc}

@@ -27,9 +27,24 @@ from owin_cosim.trace import chrome_trace
 __all__ = ["CSV_COLUMNS", "atomic_directory", "write_json", "write_results"]
 
 #: Columns of ``events.csv``.
-CSV_COLUMNS = ("kind", "name", "device", "modality", "group", "chunk", "core", "bytes",
-               "ready_s", "start_s", "end_s", "cycles", "macs", "energy_pJ", "noc_energy_pJ",
-               "utilization")
+CSV_COLUMNS = (
+    "kind",
+    "name",
+    "device",
+    "modality",
+    "group",
+    "chunk",
+    "core",
+    "bytes",
+    "ready_s",
+    "start_s",
+    "end_s",
+    "cycles",
+    "macs",
+    "energy_pJ",
+    "noc_energy_pJ",
+    "utilization",
+)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -59,18 +74,41 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
 
 def _rows(result: RunResult) -> Iterator[dict[str, Any]]:
     for c in result.chunks:
-        yield {"kind": "tx", "name": f"{c.device}#{c.chunk}", "device": c.device,
-               "modality": c.modality, "chunk": c.chunk, "bytes": c.nbytes,
-               "ready_s": c.submit_s, "start_s": c.first_byte_s, "end_s": c.last_byte_s}
+        yield {
+            "kind": "tx",
+            "name": f"{c.device}#{c.chunk}",
+            "device": c.device,
+            "modality": c.modality,
+            "chunk": c.chunk,
+            "bytes": c.nbytes,
+            "ready_s": c.submit_s,
+            "start_s": c.first_byte_s,
+            "end_s": c.last_byte_s,
+        }
     for r in result.layers:
-        yield {"kind": "layer", "name": r.layer, "group": r.group, "core": r.core,
-               "ready_s": r.ready_s, "start_s": r.start_s, "end_s": r.end_s,
-               "cycles": r.cycles, "macs": r.macs, "energy_pJ": r.energy_pJ,
-               "noc_energy_pJ": r.noc_energy_pJ, "utilization": r.utilization}
+        yield {
+            "kind": "layer",
+            "name": r.layer,
+            "group": r.group,
+            "core": r.core,
+            "ready_s": r.ready_s,
+            "start_s": r.start_s,
+            "end_s": r.end_s,
+            "cycles": r.cycles,
+            "macs": r.macs,
+            "energy_pJ": r.energy_pJ,
+            "noc_energy_pJ": r.noc_energy_pJ,
+            "utilization": r.utilization,
+        }
 
 
-def write_results(result: RunResult, out_dir: str | Path, *, plot: bool = True,
-                  extra: Callable[[Path], None] | None = None) -> Path:
+def write_results(
+    result: RunResult,
+    out_dir: str | Path,
+    *,
+    plot: bool = True,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
     """Write the results directory of ``result`` at ``out_dir`` (atomically)."""
     out = Path(out_dir)
     with atomic_directory(out) as tmp:
@@ -78,8 +116,9 @@ def write_results(result: RunResult, out_dir: str | Path, *, plot: bool = True,
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
             writer.writeheader()
             for row in _rows(result):
-                writer.writerow({k: (repr(v) if isinstance(v, float) else v)
-                                 for k, v in row.items()})
+                writer.writerow(
+                    {k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()}
+                )
         write_json(tmp / "trace.json", chrome_trace(result))
         if plot:
             plot_gantt(result, tmp / "gantt.png")

@@ -47,7 +47,13 @@ __all__ = [
 
 #: Bytes per element of the tensor dtypes a payload may declare.
 DTYPE_BYTES: dict[str, int] = {
-    "uint8": 1, "int8": 1, "int16": 2, "float16": 2, "bfloat16": 2, "int32": 4, "float32": 4,
+    "uint8": 1,
+    "int8": 1,
+    "int16": 2,
+    "float16": 2,
+    "bfloat16": 2,
+    "int32": 4,
+    "float32": 4,
 }
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
@@ -112,8 +118,9 @@ class DeviceConfig(_Strict):
         if (self.distance_m is None) == (self.position_m is None):
             raise ValueError("give exactly one of 'distance_m' or 'position_m'")
         if self.payload is not None and self.chunks > self.payload.nbytes:
-            raise ValueError(f"chunks ({self.chunks}) exceeds the payload size "
-                             f"({self.payload.nbytes} bytes)")
+            raise ValueError(
+                f"chunks ({self.chunks}) exceeds the payload size ({self.payload.nbytes} bytes)"
+            )
         return self
 
     @property
@@ -199,8 +206,10 @@ class Scenario(_Strict):
         seen: dict[str, int] = {}
         for i, d in enumerate(devices):
             if d.name in seen:
-                raise ValueError(f"device name {d.name!r} of devices[{i}] is used twice (first "
-                                 f"at devices[{seen[d.name]}]); expected unique names")
+                raise ValueError(
+                    f"device name {d.name!r} of devices[{i}] is used twice (first "
+                    f"at devices[{seen[d.name]}]); expected unique names"
+                )
             seen[d.name] = i
         return devices
 
@@ -213,17 +222,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             line = key_node.start_mark.line + 1
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark)
-        seen[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+                None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
     return seen
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _mapping_no_duplicates)
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates
+)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -236,15 +247,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(p, "", f"cannot read: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(p, where, f"invalid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(p, "", f"expected a mapping of keys at the top level, got "
-                                 f"{type(data).__name__}")
+        raise ConfigError(
+            p, "", f"expected a mapping of keys at the top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -275,8 +287,9 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] 
 def _unwrap(tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
-        models = [a for a in typing.get_args(tp)
-                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        models = [
+            a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         return models[0] if models else tp
     if origin in (list, tuple):
         return _unwrap(typing.get_args(tp)[0])
@@ -285,8 +298,9 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def validation_to_config_error(exc: ValidationError, file: str | Path | None,
-                               root: type[BaseModel], prefix: str = "") -> ConfigError:
+def validation_to_config_error(
+    exc: ValidationError, file: str | Path | None, root: type[BaseModel], prefix: str = ""
+) -> ConfigError:
     """Turn pydantic's errors into one :class:`ConfigError` (first error, then the rest)."""
     lines: list[tuple[str, str]] = []
     for err in exc.errors():

@@ -32,20 +32,57 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
     for c in range(result.num_cores):
         meta(_CORES_PID, f"core {c}", c)
     for ch in result.chunks:
-        events.append({"ph": "X", "pid": _RADIO_PID, "tid": tid[ch.device], "cat": "chunk",
-                       "name": f"{ch.device}#{ch.chunk}", "ts": ch.first_byte_s * 1e6,
-                       "dur": (ch.last_byte_s - ch.first_byte_s) * 1e6,
-                       "args": {"bytes": ch.nbytes, "submit_s": ch.submit_s}})
+        events.append(
+            {
+                "ph": "X",
+                "pid": _RADIO_PID,
+                "tid": tid[ch.device],
+                "cat": "chunk",
+                "name": f"{ch.device}#{ch.chunk}",
+                "ts": ch.first_byte_s * 1e6,
+                "dur": (ch.last_byte_s - ch.first_byte_s) * 1e6,
+                "args": {"bytes": ch.nbytes, "submit_s": ch.submit_s},
+            }
+        )
     for r in result.radio:
-        events.append({"ph": "C", "pid": _RADIO_PID, "name": f"RBs {r.device}",
-                       "ts": r.start_s * 1e6, "args": {"units": r.units}})
-        events.append({"ph": "C", "pid": _RADIO_PID, "name": f"RBs {r.device}",
-                       "ts": r.end_s * 1e6, "args": {"units": 0}})
+        events.append(
+            {
+                "ph": "C",
+                "pid": _RADIO_PID,
+                "name": f"RBs {r.device}",
+                "ts": r.start_s * 1e6,
+                "args": {"units": r.units},
+            }
+        )
+        events.append(
+            {
+                "ph": "C",
+                "pid": _RADIO_PID,
+                "name": f"RBs {r.device}",
+                "ts": r.end_s * 1e6,
+                "args": {"units": 0},
+            }
+        )
     for rec in result.layers:
-        events.append({"ph": "X", "pid": _CORES_PID, "tid": rec.core, "cat": rec.group,
-                       "name": rec.layer, "ts": rec.start_s * 1e6,
-                       "dur": (rec.end_s - rec.start_s) * 1e6,
-                       "args": {"cycles": rec.cycles, "energy_pJ": rec.energy_pJ,
-                                "utilization": rec.utilization, "ready_s": rec.ready_s}})
-    return {"traceEvents": events, "displayTimeUnit": "ms",
-            "metadata": {"scenario": result.scenario, "policy": result.policy}}
+        events.append(
+            {
+                "ph": "X",
+                "pid": _CORES_PID,
+                "tid": rec.core,
+                "cat": rec.group,
+                "name": rec.layer,
+                "ts": rec.start_s * 1e6,
+                "dur": (rec.end_s - rec.start_s) * 1e6,
+                "args": {
+                    "cycles": rec.cycles,
+                    "energy_pJ": rec.energy_pJ,
+                    "utilization": rec.utilization,
+                    "ready_s": rec.ready_s,
+                },
+            }
+        )
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "metadata": {"scenario": result.scenario, "policy": result.policy},
+    }

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 import networkx as nx
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-class OpKind(str, Enum):
+class OpKind(StrEnum):
     """The kinds of layer, all expressed with Timeloop's CNN-layer dimensions."""
 
     CONV = "conv"
@@ -87,11 +87,25 @@ class Layer:
     group: str = ""
 
     def __post_init__(self) -> None:
-        for dim in ("R", "S", "P", "Q", "C", "M", "N", "Hstride", "Wstride", "Hdilation",
-                    "Wdilation", "operands"):
+        for dim in (
+            "R",
+            "S",
+            "P",
+            "Q",
+            "C",
+            "M",
+            "N",
+            "Hstride",
+            "Wstride",
+            "Hdilation",
+            "Wdilation",
+            "operands",
+        ):
             value = getattr(self, dim)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"layer {self.name!r}: {dim} must be an integer >= 1, got {value!r}")
+                raise ValueError(
+                    f"layer {self.name!r}: {dim} must be an integer >= 1, got {value!r}"
+                )
 
     # ---- sizes -------------------------------------------------------------------
     @property
@@ -179,43 +193,130 @@ def conv2d(
     group: str = "",
 ) -> Layer:
     """A 2-D convolution producing a ``P x Q`` map of ``M`` channels from ``C``."""
-    return Layer(name, OpKind.CONV, R=R, S=R if S is None else S, P=P, Q=Q, C=C, M=M, N=N,
-                 Hstride=stride, Wstride=stride, streamable=streamable, group=group)
+    return Layer(
+        name,
+        OpKind.CONV,
+        R=R,
+        S=R if S is None else S,
+        P=P,
+        Q=Q,
+        C=C,
+        M=M,
+        N=N,
+        Hstride=stride,
+        Wstride=stride,
+        streamable=streamable,
+        group=group,
+    )
 
 
-def depthwise2d(name: str, *, C: int, P: int, Q: int, R: int = 3, stride: int = 1,
-                streamable: bool = False, group: str = "") -> Layer:
+def depthwise2d(
+    name: str,
+    *,
+    C: int,
+    P: int,
+    Q: int,
+    R: int = 3,
+    stride: int = 1,
+    streamable: bool = False,
+    group: str = "",
+) -> Layer:
     """A depthwise convolution: one ``R x R`` filter per channel."""
-    return Layer(name, OpKind.DEPTHWISE, R=R, S=R, P=P, Q=Q, C=C, Hstride=stride,
-                 Wstride=stride, streamable=streamable, group=group)
+    return Layer(
+        name,
+        OpKind.DEPTHWISE,
+        R=R,
+        S=R,
+        P=P,
+        Q=Q,
+        C=C,
+        Hstride=stride,
+        Wstride=stride,
+        streamable=streamable,
+        group=group,
+    )
 
 
-def matmul(name: str, *, rows: int, in_features: int, out_features: int, batch: int = 1,
-           weights_from_activation: bool = False, streamable: bool = False,
-           group: str = "") -> Layer:
+def matmul(
+    name: str,
+    *,
+    rows: int,
+    in_features: int,
+    out_features: int,
+    batch: int = 1,
+    weights_from_activation: bool = False,
+    streamable: bool = False,
+    group: str = "",
+) -> Layer:
     """A (batched) matrix product ``rows x in_features`` times ``in_features x out_features``.
 
     >>> matmul("fc", rows=1, in_features=512, out_features=1000).macs
     512000
     """
-    return Layer(name, OpKind.MATMUL, P=rows, C=in_features, M=out_features, N=batch,
-                 weights_from_activation=weights_from_activation, streamable=streamable,
-                 group=group)
+    return Layer(
+        name,
+        OpKind.MATMUL,
+        P=rows,
+        C=in_features,
+        M=out_features,
+        N=batch,
+        weights_from_activation=weights_from_activation,
+        streamable=streamable,
+        group=group,
+    )
 
 
-def pool2d(name: str, *, C: int, P: int, Q: int, R: int, stride: int | None = None,
-           streamable: bool = False, group: str = "") -> Layer:
+def pool2d(
+    name: str,
+    *,
+    C: int,
+    P: int,
+    Q: int,
+    R: int,
+    stride: int | None = None,
+    streamable: bool = False,
+    group: str = "",
+) -> Layer:
     """Max or average pooling with an ``R x R`` window."""
     s = R if stride is None else stride
-    return Layer(name, OpKind.POOL, R=R, S=R, P=P, Q=Q, C=C, Hstride=s, Wstride=s,
-                 streamable=streamable, group=group)
+    return Layer(
+        name,
+        OpKind.POOL,
+        R=R,
+        S=R,
+        P=P,
+        Q=Q,
+        C=C,
+        Hstride=s,
+        Wstride=s,
+        streamable=streamable,
+        group=group,
+    )
 
 
-def eltwise(name: str, *, C: int, P: int, Q: int = 1, operands: int = 2, N: int = 1,
-            streamable: bool = False, group: str = "") -> Layer:
+def eltwise(
+    name: str,
+    *,
+    C: int,
+    P: int,
+    Q: int = 1,
+    operands: int = 2,
+    N: int = 1,
+    streamable: bool = False,
+    group: str = "",
+) -> Layer:
     """An elementwise layer (residual add, activation, normalisation) over ``C x P x Q``."""
-    return Layer(name, OpKind.ELTWISE, P=P, Q=Q, C=C, N=N, operands=operands,
-                 streamable=streamable, group=group)
+    return Layer(
+        name,
+        OpKind.ELTWISE,
+        P=P,
+        Q=Q,
+        C=C,
+        N=N,
+        operands=operands,
+        streamable=streamable,
+        group=group,
+    )
 
 
 # ---- graphs -------------------------------------------------------------------------
@@ -252,16 +353,18 @@ class ModelGraph:
     #: Input layers -> the device data they consume.
     data_needs: dict[str, DataNeed] = field(default_factory=dict)
 
-    def add_layer(self, layer: Layer, *, after: Iterable[str] = (),
-                  inputs_from: str | None = None) -> None:
+    def add_layer(
+        self, layer: Layer, *, after: Iterable[str] = (), inputs_from: str | None = None
+    ) -> None:
         """Add ``layer`` fed by the layers named in ``after`` and/or device ``inputs_from``."""
         if layer.name in self.graph:
             raise ValueError(f"model {self.name!r}: duplicate layer name {layer.name!r}")
         self.graph.add_node(layer.name, layer=layer)
         for pred in after:
             if pred not in self.graph:
-                raise ValueError(f"model {self.name!r}: layer {layer.name!r} follows unknown "
-                                 f"layer {pred!r}")
+                raise ValueError(
+                    f"model {self.name!r}: layer {layer.name!r} follows unknown layer {pred!r}"
+                )
             self.graph.add_edge(pred, layer.name)
         if inputs_from is not None:
             self.data_needs[layer.name] = DataNeed(inputs_from)
@@ -344,7 +447,7 @@ class ModelGraph:
             else:
                 continue
             parts = chunks.get(dev, 1)
-            if parts > 1 and layer.streamable and layer.P >= parts:
+            if parts > 1 and layer.streamable and parts <= layer.P:
                 parts_of[name] = parts
                 device_of[name] = dev
 

@@ -137,8 +137,9 @@ def _flag(where: str, name: str, value: object) -> bool:
 
 def _check_device(where: str, device: object) -> str:
     if not isinstance(device, str) or not device or "/" in device:
-        raise ValueError(f"{where}: device name must be a non-empty string without '/', "
-                         f"got {device!r}")
+        raise ValueError(
+            f"{where}: device name must be a non-empty string without '/', got {device!r}"
+        )
     return device
 
 
@@ -163,14 +164,19 @@ class _Scope:
 
     def global_pool(self, local: str, *, C: int, window: int, after: Sequence[str]) -> str:
         """A pool over ``window`` rows (points, tokens) down to one row of ``C`` features."""
-        layer = Layer(self.name(local), OpKind.POOL, R=window, S=1, P=1, Q=1, C=C,
-                      group=self.group)
+        layer = Layer(self.name(local), OpKind.POOL, R=window, S=1, P=1, Q=1, C=C, group=self.group)
         return self.add(layer, after)
 
 
 # ---- encoders -------------------------------------------------------------------------
-def resnet18(graph: ModelGraph, device: str, *, input_hw: int = 224, in_channels: int = 3,
-             include_fc: bool = False) -> EncoderOutput:
+def resnet18(
+    graph: ModelGraph,
+    device: str,
+    *,
+    input_hw: int = 224,
+    in_channels: int = 3,
+    include_fc: bool = False,
+) -> EncoderOutput:
     """Add a ResNet-18 image encoder (He et al., 2016; torchvision layer shapes).
 
     Layers: ``conv1`` (7x7/2), ``maxpool`` (3x3/2), four stages ``layerK`` of two basic
@@ -217,11 +223,17 @@ def resnet18(graph: ModelGraph, device: str, *, input_hw: int = 224, in_channels
     s = _Scope(graph, device, f"encoder:{device}")
 
     hw = _ceil_half(hw)
-    tip = s.add(conv2d(s.name("conv1"), C=cin, M=64, P=hw, Q=hw, R=7, stride=2,
-                       streamable=True, group=s.group), inputs_from=device)
+    tip = s.add(
+        conv2d(
+            s.name("conv1"), C=cin, M=64, P=hw, Q=hw, R=7, stride=2, streamable=True, group=s.group
+        ),
+        inputs_from=device,
+    )
     hw = _ceil_half(hw)
-    tip = s.add(pool2d(s.name("maxpool"), C=64, P=hw, Q=hw, R=3, stride=2,
-                       streamable=True, group=s.group), [tip])
+    tip = s.add(
+        pool2d(s.name("maxpool"), C=64, P=hw, Q=hw, R=3, stride=2, streamable=True, group=s.group),
+        [tip],
+    )
     channels = 64
     for stage, width in enumerate((64, 128, 256, 512), start=1):
         stream = stage == 1
@@ -230,28 +242,74 @@ def resnet18(graph: ModelGraph, device: str, *, input_hw: int = 224, in_channels
             if stride == 2:
                 hw = _ceil_half(hw)
             base = f"layer{stage}.{block}"
-            c1 = s.add(conv2d(s.name(f"{base}.conv1"), C=channels, M=width, P=hw, Q=hw, R=3,
-                              stride=stride, streamable=stream, group=s.group), [tip])
-            c2 = s.add(conv2d(s.name(f"{base}.conv2"), C=width, M=width, P=hw, Q=hw, R=3,
-                              streamable=stream, group=s.group), [c1])
+            c1 = s.add(
+                conv2d(
+                    s.name(f"{base}.conv1"),
+                    C=channels,
+                    M=width,
+                    P=hw,
+                    Q=hw,
+                    R=3,
+                    stride=stride,
+                    streamable=stream,
+                    group=s.group,
+                ),
+                [tip],
+            )
+            c2 = s.add(
+                conv2d(
+                    s.name(f"{base}.conv2"),
+                    C=width,
+                    M=width,
+                    P=hw,
+                    Q=hw,
+                    R=3,
+                    streamable=stream,
+                    group=s.group,
+                ),
+                [c1],
+            )
             shortcut = tip
             if stride != 1 or channels != width:
-                shortcut = s.add(conv2d(s.name(f"{base}.downsample"), C=channels, M=width,
-                                        P=hw, Q=hw, R=1, stride=stride, streamable=stream,
-                                        group=s.group), [tip])
-            tip = s.add(eltwise(s.name(f"{base}.add"), C=width, P=hw, Q=hw, operands=2,
-                                streamable=stream, group=s.group), [c2, shortcut])
+                shortcut = s.add(
+                    conv2d(
+                        s.name(f"{base}.downsample"),
+                        C=channels,
+                        M=width,
+                        P=hw,
+                        Q=hw,
+                        R=1,
+                        stride=stride,
+                        streamable=stream,
+                        group=s.group,
+                    ),
+                    [tip],
+                )
+            tip = s.add(
+                eltwise(
+                    s.name(f"{base}.add"),
+                    C=width,
+                    P=hw,
+                    Q=hw,
+                    operands=2,
+                    streamable=stream,
+                    group=s.group,
+                ),
+                [c2, shortcut],
+            )
             channels = width
     tip = s.add(pool2d(s.name("avgpool"), C=512, P=1, Q=1, R=hw, group=s.group), [tip])
     if not include_fc:
         return EncoderOutput(tip, 512)
-    tip = s.add(matmul(s.name("fc"), rows=1, in_features=512, out_features=1000,
-                       group=s.group), [tip])
+    tip = s.add(
+        matmul(s.name("fc"), rows=1, in_features=512, out_features=1000, group=s.group), [tip]
+    )
     return EncoderOutput(tip, 1000)
 
 
-def audio_cnn(graph: ModelGraph, device: str, *, mel_bins: int = 64,
-              frames: int = 96) -> EncoderOutput:
+def audio_cnn(
+    graph: ModelGraph, device: str, *, mel_bins: int = 64, frames: int = 96
+) -> EncoderOutput:
     """Add a VGGish audio encoder (Hershey et al., 2017) on a log-mel spectrogram.
 
     The input is one channel of ``frames`` x ``mel_bins`` (VGGish: 96 frames of 10 ms by
@@ -300,29 +358,41 @@ def audio_cnn(graph: ModelGraph, device: str, *, mel_bins: int = 64,
     channels = 1
     tip: str | None = None
     stages: tuple[tuple[str, tuple[int, ...]], ...] = (
-        ("1", (64,)), ("2", (128,)), ("3", (256, 256)), ("4", (512, 512)))
+        ("1", (64,)),
+        ("2", (128,)),
+        ("3", (256, 256)),
+        ("4", (512, 512)),
+    )
     for stage, widths in stages:
         for i, width in enumerate(widths, start=1):
             local = f"conv{stage}" if len(widths) == 1 else f"conv{stage}_{i}"
-            layer = conv2d(s.name(local), C=channels, M=width, P=p, Q=q, R=3,
-                           streamable=True, group=s.group)
+            layer = conv2d(
+                s.name(local), C=channels, M=width, P=p, Q=q, R=3, streamable=True, group=s.group
+            )
             tip = s.add(layer, inputs_from=device) if tip is None else s.add(layer, [tip])
             channels = width
         assert tip is not None
         p, q = _ceil_half(p), _ceil_half(q)
-        tip = s.add(pool2d(s.name(f"pool{stage}"), C=channels, P=p, Q=q, R=2,
-                           streamable=True, group=s.group), [tip])
+        tip = s.add(
+            pool2d(
+                s.name(f"pool{stage}"), C=channels, P=p, Q=q, R=2, streamable=True, group=s.group
+            ),
+            [tip],
+        )
     assert tip is not None
     features = channels * p * q
     for local, out in (("fc1_1", 4096), ("fc1_2", 4096), ("fc2", 128)):
-        tip = s.add(matmul(s.name(local), rows=1, in_features=features, out_features=out,
-                           group=s.group), [tip])
+        tip = s.add(
+            matmul(s.name(local), rows=1, in_features=features, out_features=out, group=s.group),
+            [tip],
+        )
         features = out
     return EncoderOutput(tip, features)
 
 
-def pointnet(graph: ModelGraph, device: str, *, num_points: int = 1024,
-             transforms: bool = True) -> EncoderOutput:
+def pointnet(
+    graph: ModelGraph, device: str, *, num_points: int = 1024, transforms: bool = True
+) -> EncoderOutput:
     """Add a PointNet lidar encoder (Qi et al., 2017), up to the global feature.
 
     Per-point shared MLPs are matrix products with one row per point (``P`` =
@@ -374,10 +444,21 @@ def pointnet(graph: ModelGraph, device: str, *, num_points: int = 1024,
     transforms = _flag(where, "transforms", transforms)
     s = _Scope(graph, device, f"encoder:{device}")
 
-    def per_point(local: str, cin: int, cout: int, after: Sequence[str],
-                  inputs: str | None = None) -> str:
-        return s.add(matmul(s.name(local), rows=n, in_features=cin, out_features=cout,
-                            streamable=True, group=s.group), after, inputs)
+    def per_point(
+        local: str, cin: int, cout: int, after: Sequence[str], inputs: str | None = None
+    ) -> str:
+        return s.add(
+            matmul(
+                s.name(local),
+                rows=n,
+                in_features=cin,
+                out_features=cout,
+                streamable=True,
+                group=s.group,
+            ),
+            after,
+            inputs,
+        )
 
     def tnet(tag: str, k: int, source: str | None) -> str:
         """T-Net predicting a k x k transform; reads ``source`` or the device data."""
@@ -388,15 +469,30 @@ def pointnet(graph: ModelGraph, device: str, *, num_points: int = 1024,
         tip = s.global_pool(f"{tag}.maxpool", C=1024, window=n, after=[tip])
         features = 1024
         for i, out in enumerate((512, 256, k * k), start=1):
-            tip = s.add(matmul(s.name(f"{tag}.fc{i}"), rows=1, in_features=features,
-                               out_features=out, group=s.group), [tip])
+            tip = s.add(
+                matmul(
+                    s.name(f"{tag}.fc{i}"),
+                    rows=1,
+                    in_features=features,
+                    out_features=out,
+                    group=s.group,
+                ),
+                [tip],
+            )
             features = out
         return tip
 
     def apply(tag: str, k: int, transform: str, source: str | None) -> str:
         """Multiply the per-point features (``source`` or the device data) by a k x k."""
-        layer = matmul(s.name(f"{tag}.apply"), rows=n, in_features=k, out_features=k,
-                       weights_from_activation=True, streamable=True, group=s.group)
+        layer = matmul(
+            s.name(f"{tag}.apply"),
+            rows=n,
+            in_features=k,
+            out_features=k,
+            weights_from_activation=True,
+            streamable=True,
+            group=s.group,
+        )
         after = [transform, source] if source else [transform]
         return s.add(layer, after, None if source else device)
 
@@ -415,25 +511,61 @@ def pointnet(graph: ModelGraph, device: str, *, num_points: int = 1024,
     return EncoderOutput(tip, 1024)
 
 
-def _attention_block(s: _Scope, tag: str, *, rows: int, d: int, heads: int,
-                     after: Sequence[str]) -> str:
+def _attention_block(
+    s: _Scope, tag: str, *, rows: int, d: int, heads: int, after: Sequence[str]
+) -> str:
     """Multi-head self-attention over ``rows`` tokens of width ``d``; returns ``out``."""
     dh = d // heads
-    q, k, v = (s.add(matmul(s.name(f"{tag}.{x}"), rows=rows, in_features=d, out_features=d,
-                            group=s.group), after) for x in "qkv")
-    scores = s.add(matmul(s.name(f"{tag}.scores"), rows=rows, in_features=dh,
-                          out_features=rows, batch=heads, weights_from_activation=True,
-                          group=s.group), [q, k])
-    soft = s.add(eltwise(s.name(f"{tag}.softmax"), C=rows, P=rows, N=heads, operands=1,
-                         group=s.group), [scores])
-    av = s.add(matmul(s.name(f"{tag}.av"), rows=rows, in_features=rows, out_features=dh,
-                      batch=heads, weights_from_activation=True, group=s.group), [soft, v])
-    return s.add(matmul(s.name(f"{tag}.out"), rows=rows, in_features=d, out_features=d,
-                        group=s.group), [av])
+    q, k, v = (
+        s.add(
+            matmul(s.name(f"{tag}.{x}"), rows=rows, in_features=d, out_features=d, group=s.group),
+            after,
+        )
+        for x in "qkv"
+    )
+    scores = s.add(
+        matmul(
+            s.name(f"{tag}.scores"),
+            rows=rows,
+            in_features=dh,
+            out_features=rows,
+            batch=heads,
+            weights_from_activation=True,
+            group=s.group,
+        ),
+        [q, k],
+    )
+    soft = s.add(
+        eltwise(s.name(f"{tag}.softmax"), C=rows, P=rows, N=heads, operands=1, group=s.group),
+        [scores],
+    )
+    av = s.add(
+        matmul(
+            s.name(f"{tag}.av"),
+            rows=rows,
+            in_features=rows,
+            out_features=dh,
+            batch=heads,
+            weights_from_activation=True,
+            group=s.group,
+        ),
+        [soft, v],
+    )
+    return s.add(
+        matmul(s.name(f"{tag}.out"), rows=rows, in_features=d, out_features=d, group=s.group), [av]
+    )
 
 
-def text_transformer(graph: ModelGraph, device: str, *, seq_len: int = 128, layers: int = 4,
-                     d_model: int = 256, heads: int = 4, ffn: int = 1024) -> EncoderOutput:
+def text_transformer(
+    graph: ModelGraph,
+    device: str,
+    *,
+    seq_len: int = 128,
+    layers: int = 4,
+    d_model: int = 256,
+    heads: int = 4,
+    ffn: int = 1024,
+) -> EncoderOutput:
     """Add a BERT-style transformer text encoder (defaults: BERT-mini, 128 tokens).
 
     ``embed`` sums the token and position embeddings (an elementwise layer: the table
@@ -489,29 +621,40 @@ def text_transformer(graph: ModelGraph, device: str, *, seq_len: int = 128, laye
         raise ValueError(f"{where}: d_model ({d}) must be a multiple of heads ({h})")
     s = _Scope(graph, device, f"encoder:{device}")
 
-    tip = s.add(eltwise(s.name("embed"), C=d, P=s_len, operands=2, streamable=True,
-                        group=s.group), inputs_from=device)
+    tip = s.add(
+        eltwise(s.name("embed"), C=d, P=s_len, operands=2, streamable=True, group=s.group),
+        inputs_from=device,
+    )
     tip = s.add(eltwise(s.name("embed.ln"), C=d, P=s_len, operands=1, group=s.group), [tip])
     for b in range(n_blocks):
         tag = f"block{b}"
         out = _attention_block(s, tag, rows=s_len, d=d, heads=h, after=[tip])
         add1 = s.add(eltwise(s.name(f"{tag}.add1"), C=d, P=s_len, group=s.group), [out, tip])
-        ln1 = s.add(eltwise(s.name(f"{tag}.ln1"), C=d, P=s_len, operands=1, group=s.group),
-                    [add1])
-        f1 = s.add(matmul(s.name(f"{tag}.ffn1"), rows=s_len, in_features=d, out_features=f,
-                          group=s.group), [ln1])
-        f2 = s.add(matmul(s.name(f"{tag}.ffn2"), rows=s_len, in_features=f, out_features=d,
-                          group=s.group), [f1])
+        ln1 = s.add(eltwise(s.name(f"{tag}.ln1"), C=d, P=s_len, operands=1, group=s.group), [add1])
+        f1 = s.add(
+            matmul(s.name(f"{tag}.ffn1"), rows=s_len, in_features=d, out_features=f, group=s.group),
+            [ln1],
+        )
+        f2 = s.add(
+            matmul(s.name(f"{tag}.ffn2"), rows=s_len, in_features=f, out_features=d, group=s.group),
+            [f1],
+        )
         add2 = s.add(eltwise(s.name(f"{tag}.add2"), C=d, P=s_len, group=s.group), [f2, ln1])
-        tip = s.add(eltwise(s.name(f"{tag}.ln2"), C=d, P=s_len, operands=1, group=s.group),
-                    [add2])
-    tip = s.add(matmul(s.name("pooler"), rows=1, in_features=d, out_features=d,
-                       group=s.group), [tip])
+        tip = s.add(eltwise(s.name(f"{tag}.ln2"), C=d, P=s_len, operands=1, group=s.group), [add2])
+    tip = s.add(
+        matmul(s.name("pooler"), rows=1, in_features=d, out_features=d, group=s.group), [tip]
+    )
     return EncoderOutput(tip, d)
 
 
-def mlp_encoder(graph: ModelGraph, device: str, *, in_features: int,
-                hidden: Sequence[int] = (256, 128), rows: int = 1) -> EncoderOutput:
+def mlp_encoder(
+    graph: ModelGraph,
+    device: str,
+    *,
+    in_features: int,
+    hidden: Sequence[int] = (256, 128),
+    rows: int = 1,
+) -> EncoderOutput:
     """Add a small MLP encoder (``fc0``, ``fc1``, ...) over ``rows`` input vectors.
 
     Every layer is a ``streamable`` matrix product with ``rows`` rows; with more than one
@@ -554,8 +697,14 @@ def mlp_encoder(graph: ModelGraph, device: str, *, in_features: int,
 
     tip: str | None = None
     for i, out in enumerate(widths):
-        layer = matmul(s.name(f"fc{i}"), rows=n_rows, in_features=width, out_features=out,
-                       streamable=True, group=s.group)
+        layer = matmul(
+            s.name(f"fc{i}"),
+            rows=n_rows,
+            in_features=width,
+            out_features=out,
+            streamable=True,
+            group=s.group,
+        )
         tip = s.add(layer, inputs_from=device) if tip is None else s.add(layer, [tip])
         width = out
     assert tip is not None
@@ -565,8 +714,9 @@ def mlp_encoder(graph: ModelGraph, device: str, *, in_features: int,
 
 
 # ---- fusion and heads -----------------------------------------------------------------
-def _check_inputs(where: str, graph: ModelGraph,
-                  inputs: Sequence[EncoderOutput]) -> list[EncoderOutput]:
+def _check_inputs(
+    where: str, graph: ModelGraph, inputs: Sequence[EncoderOutput]
+) -> list[EncoderOutput]:
     items = list(inputs)
     if not items:
         raise ValueError(f"{where}: needs at least one encoder output")
@@ -578,8 +728,9 @@ def _check_inputs(where: str, graph: ModelGraph,
     return items
 
 
-def concat_fusion(graph: ModelGraph, inputs: Sequence[EncoderOutput], *, hidden: int = 512,
-                  prefix: str = "fusion") -> EncoderOutput:
+def concat_fusion(
+    graph: ModelGraph, inputs: Sequence[EncoderOutput], *, hidden: int = 512, prefix: str = "fusion"
+) -> EncoderOutput:
     """Late fusion: one matrix product over the concatenated encoder features.
 
     Parameters
@@ -612,14 +763,27 @@ def concat_fusion(graph: ModelGraph, inputs: Sequence[EncoderOutput], *, hidden:
     items = _check_inputs(where, graph, inputs)
     width = _positive_int(where, "hidden", hidden)
     s = _Scope(graph, prefix, "fusion")
-    tip = s.add(matmul(s.name("fc"), rows=1, in_features=sum(i.features for i in items),
-                       out_features=width, group=s.group), [i.last_layer for i in items])
+    tip = s.add(
+        matmul(
+            s.name("fc"),
+            rows=1,
+            in_features=sum(i.features for i in items),
+            out_features=width,
+            group=s.group,
+        ),
+        [i.last_layer for i in items],
+    )
     return EncoderOutput(tip, width)
 
 
-def attention_fusion(graph: ModelGraph, inputs: Sequence[EncoderOutput], *,
-                     d_model: int = 256, heads: int = 4,
-                     prefix: str = "fusion") -> EncoderOutput:
+def attention_fusion(
+    graph: ModelGraph,
+    inputs: Sequence[EncoderOutput],
+    *,
+    d_model: int = 256,
+    heads: int = 4,
+    prefix: str = "fusion",
+) -> EncoderOutput:
     """Cross-modal attention fusion over one token per modality.
 
     Each input is projected to ``d_model`` (``proj.I``); the ``K`` projections form a
@@ -661,9 +825,19 @@ def attention_fusion(graph: ModelGraph, inputs: Sequence[EncoderOutput], *,
     if d % h:
         raise ValueError(f"{where}: d_model ({d}) must be a multiple of heads ({h})")
     s = _Scope(graph, prefix, "fusion")
-    tokens = [s.add(matmul(s.name(f"proj.{i}"), rows=1, in_features=item.features,
-                           out_features=d, group=s.group), [item.last_layer])
-              for i, item in enumerate(items)]
+    tokens = [
+        s.add(
+            matmul(
+                s.name(f"proj.{i}"),
+                rows=1,
+                in_features=item.features,
+                out_features=d,
+                group=s.group,
+            ),
+            [item.last_layer],
+        )
+        for i, item in enumerate(items)
+    ]
     k = len(tokens)
     out = _attention_block(s, "attn", rows=k, d=d, heads=h, after=tokens)
     add = s.add(eltwise(s.name("add"), C=d, P=k, group=s.group), [out, *tokens])
@@ -671,8 +845,14 @@ def attention_fusion(graph: ModelGraph, inputs: Sequence[EncoderOutput], *,
     return EncoderOutput(tip, d)
 
 
-def classifier_head(graph: ModelGraph, fused: EncoderOutput, *, classes: int = 10,
-                    hidden: int = 256, prefix: str = "head") -> str:
+def classifier_head(
+    graph: ModelGraph,
+    fused: EncoderOutput,
+    *,
+    classes: int = 10,
+    hidden: int = 256,
+    prefix: str = "head",
+) -> str:
     """Add a two-layer classifier (``fc1``: features -> hidden, ``fc2``: -> classes).
 
     Parameters
@@ -707,10 +887,16 @@ def classifier_head(graph: ModelGraph, fused: EncoderOutput, *, classes: int = 1
     n_classes = _positive_int(where, "classes", classes)
     width = _positive_int(where, "hidden", hidden)
     s = _Scope(graph, prefix, "head")
-    tip = s.add(matmul(s.name("fc1"), rows=1, in_features=fused.features, out_features=width,
-                       group=s.group), [fused.last_layer])
-    return s.add(matmul(s.name("fc2"), rows=1, in_features=width, out_features=n_classes,
-                        group=s.group), [tip])
+    tip = s.add(
+        matmul(
+            s.name("fc1"), rows=1, in_features=fused.features, out_features=width, group=s.group
+        ),
+        [fused.last_layer],
+    )
+    return s.add(
+        matmul(s.name("fc2"), rows=1, in_features=width, out_features=n_classes, group=s.group),
+        [tip],
+    )
 
 
 # ---- registries -----------------------------------------------------------------------
@@ -736,40 +922,53 @@ DEFAULT_ENCODER_BY_MODALITY: dict[str, str] = {
 _RESERVED_PREFIXES = ("fusion", "head")
 
 
-def _lookup(kind: str, name: object, registry: Mapping[str, Callable[..., Any]],
-            where: str = "") -> Callable[..., Any]:
+def _lookup(
+    kind: str, name: object, registry: Mapping[str, Callable[..., Any]], where: str = ""
+) -> Callable[..., Any]:
     at = f" for {where}" if where else ""
     if not isinstance(name, str) or name not in registry:
-        raise UnknownNameError(f"unknown {kind} {name!r}{at}; valid {kind}s: "
-                               f"{', '.join(sorted(registry))}")
+        raise UnknownNameError(
+            f"unknown {kind} {name!r}{at}; valid {kind}s: {', '.join(sorted(registry))}"
+        )
     return registry[name]
 
 
-def _params_of(kind: str, name: str, builder: Callable[..., Any], params: object,
-               where: str = "") -> dict[str, Any]:
+def _params_of(
+    kind: str, name: str, builder: Callable[..., Any], params: object, where: str = ""
+) -> dict[str, Any]:
     """Check ``params`` against the builder's keyword-only parameters."""
     at = f" for {where}" if where else ""
     if not isinstance(params, Mapping):
         raise TypeError(f"{kind} {name!r}{at}: parameters must be a mapping, got {params!r}")
-    accepted = {p.name: p for p in inspect.signature(builder).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    accepted = {
+        p.name: p
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
     valid = ", ".join(sorted(accepted)) or "none"
     unknown = sorted(str(k) for k in params if k not in accepted)
     if unknown:
-        raise TypeError(f"{kind} {name!r}{at}: unknown parameter(s) {', '.join(unknown)}; "
-                        f"valid parameters: {valid}")
-    missing = sorted(n for n, p in accepted.items()
-                     if p.default is inspect.Parameter.empty and n not in params)
+        raise TypeError(
+            f"{kind} {name!r}{at}: unknown parameter(s) {', '.join(unknown)}; "
+            f"valid parameters: {valid}"
+        )
+    missing = sorted(
+        n for n, p in accepted.items() if p.default is inspect.Parameter.empty and n not in params
+    )
     if missing:
-        raise TypeError(f"{kind} {name!r}{at}: missing required parameter(s) "
-                        f"{', '.join(missing)}")
+        raise TypeError(f"{kind} {name!r}{at}: missing required parameter(s) {', '.join(missing)}")
     return dict(params)
 
 
-def build_multimodal(name: str, encoders: Mapping[str, tuple[str, Mapping[str, Any]]], *,
-                     fusion: str = "concat", fusion_params: Mapping[str, Any] | None = None,
-                     head: str = "classifier",
-                     head_params: Mapping[str, Any] | None = None) -> ModelGraph:
+def build_multimodal(
+    name: str,
+    encoders: Mapping[str, tuple[str, Mapping[str, Any]]],
+    *,
+    fusion: str = "concat",
+    fusion_params: Mapping[str, Any] | None = None,
+    head: str = "classifier",
+    head_params: Mapping[str, Any] | None = None,
+) -> ModelGraph:
     """Build a multimodal model: one encoder per device, a fusion block and a head.
 
     Parameters
@@ -818,16 +1017,20 @@ def build_multimodal(name: str, encoders: Mapping[str, tuple[str, Mapping[str, A
     unknown encoder 'resnet' for device 'cam'; valid encoders: audio_cnn, mlp, pointnet, resnet18, text_transformer
     """  # noqa: E501
     if not isinstance(encoders, Mapping) or not encoders:
-        raise ValueError(f"model {name!r}: needs at least one encoder (device -> "
-                         f"(encoder, params)), got {encoders!r}")
+        raise ValueError(
+            f"model {name!r}: needs at least one encoder (device -> "
+            f"(encoder, params)), got {encoders!r}"
+        )
     graph = ModelGraph(name)
     outputs: list[EncoderOutput] = []
     for device, spec in encoders.items():
         where = f"device {device!r}"
         _check_device(where, device)
         if device in _RESERVED_PREFIXES:
-            raise ValueError(f"{where}: the names {', '.join(_RESERVED_PREFIXES)} are "
-                             "reserved for the fusion and head layers")
+            raise ValueError(
+                f"{where}: the names {', '.join(_RESERVED_PREFIXES)} are "
+                "reserved for the fusion and head layers"
+            )
         if not isinstance(spec, tuple | list) or len(spec) != 2:
             raise TypeError(f"{where}: expected (encoder name, parameters), got {spec!r}")
         enc_name, enc_params = spec
@@ -878,8 +1081,11 @@ def payload_bytes_for(encoder_name: str, params: Mapping[str, Any] | None = None
     """
     builder = _lookup("encoder", encoder_name, ENCODERS)
     given = _params_of("encoder", encoder_name, builder, params or {})
-    values = {p.name: p.default for p in inspect.signature(builder).parameters.values()
-              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    values = {
+        p.name: p.default
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
     values.update(given)
 
     def num(key: str) -> int:
@@ -901,29 +1107,36 @@ _CHANNELS = (8, 16, 32, 64, 128, 256, 512)
 _WIDTHS = (64, 128, 256, 512, 1024, 2048)
 
 
-def _synthetic_layer(rng: random.Random, name: str, group: str, target: float,
-                     conv_only: bool, streamable: bool) -> tuple[Layer, int]:
+def _synthetic_layer(
+    rng: random.Random, name: str, group: str, target: float, conv_only: bool, streamable: bool
+) -> tuple[Layer, int]:
     """A random layer of about ``target`` MACs and the width of its output."""
     kind = "conv" if conv_only else rng.choice(("conv", "conv", "matmul", "depthwise"))
     if kind == "conv":
         C, M = rng.choice(_CHANNELS), rng.choice(_CHANNELS)
         R = rng.choice((1, 3, 3, 5))
         hw = max(1, round(math.sqrt(target / (C * M * R * R))))
-        return conv2d(name, C=C, M=M, P=hw, Q=hw, R=R, streamable=streamable,
-                      group=group), M
+        return conv2d(name, C=C, M=M, P=hw, Q=hw, R=R, streamable=streamable, group=group), M
     if kind == "matmul":
         cin, cout = rng.choice(_WIDTHS), rng.choice(_WIDTHS)
         rows = max(1, round(target / (cin * cout)))
-        return matmul(name, rows=rows, in_features=cin, out_features=cout,
-                      group=group), cout
+        return matmul(name, rows=rows, in_features=cin, out_features=cout, group=group), cout
     C = rng.choice(_CHANNELS[3:])
     hw = max(1, round(math.sqrt(target / (C * 9))))
     return depthwise2d(name, C=C, P=hw, Q=hw, R=3, group=group), C
 
 
-def synthetic_dag(*, modalities: int, layers: int, seed: int, skip_prob: float = 0.15,
-                  branch_prob: float = 0.1, macs_range: tuple[float, float] = (1e5, 1e8),
-                  fusion_hidden: int = 512, classes: int = 10) -> ModelGraph:
+def synthetic_dag(
+    *,
+    modalities: int,
+    layers: int,
+    seed: int,
+    skip_prob: float = 0.15,
+    branch_prob: float = 0.1,
+    macs_range: tuple[float, float] = (1e5, 1e8),
+    fusion_hidden: int = 512,
+    classes: int = 10,
+) -> ModelGraph:
     """A seeded random multimodal DAG with exactly ``layers`` layers, for benchmarks.
 
     ``layers - 3`` encoder layers are split as evenly as possible over ``modalities``
@@ -992,8 +1205,14 @@ def synthetic_dag(*, modalities: int, layers: int, seed: int, skip_prob: float =
         names: list[str] = []
         width = 0
 
-        def add(after: list[str], conv_only: bool = False, streamable: bool = False,
-                device: str = device, group: str = group, names: list[str] = names) -> str:
+        def add(
+            after: list[str],
+            conv_only: bool = False,
+            streamable: bool = False,
+            device: str = device,
+            group: str = group,
+            names: list[str] = names,
+        ) -> str:
             nonlocal width
             name = f"{device}/L{len(names)}"
             target = 10 ** rng.uniform(log_lo, log_hi)

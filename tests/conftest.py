@@ -19,13 +19,22 @@ def scenario_dict(**over: Any) -> dict[str, Any]:
         "name": "tiny",
         "seed": 1,
         "devices": [
-            {"name": "a", "modality": "vec", "distance_m": 10, "payload": {"bytes": 20000},
-             "chunks": 2},
+            {
+                "name": "a",
+                "modality": "vec",
+                "distance_m": 10,
+                "payload": {"bytes": 20000},
+                "chunks": 2,
+            },
             {"name": "b", "modality": "vec", "distance_m": 30, "payload": {"bytes": 60000}},
         ],
         "network": {"backend": "ofdm", "ofdm": {"num_rbs": 10, "fading": "none"}},
-        "model": {"encoders": {"a": {"name": "mlp", "params": {"in_features": 256, "rows": 8}},
-                               "b": {"name": "mlp", "params": {"in_features": 512, "rows": 4}}}},
+        "model": {
+            "encoders": {
+                "a": {"name": "mlp", "params": {"in_features": 256, "rows": 8}},
+                "b": {"name": "mlp", "params": {"in_features": 512, "rows": 4}},
+            }
+        },
         "accelerator": {"spec": str(SPECS / "mc4.yaml")},
         "policy": {"name": "pacs"},
     }

@@ -124,8 +124,7 @@ def test_error_wrong_type(tmp_path: Path) -> None:
     err = _load_bad(tmp_path, data)
     assert err.key == "chip.noc.mesh_x" and "integer" in err.message
     data = _base()
-    data["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"][
-        "memory_depth"] = 1.5
+    data["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"]["memory_depth"] = 1.5
     assert _load_bad(tmp_path, data).key == f"{GLB}.attributes.memory_depth"
 
 
@@ -149,7 +148,8 @@ def test_error_negative_bandwidth(tmp_path: Path) -> None:
     assert err.key == "chip.dram.bandwidth_GBps" and "greater than 0" in err.message
     data = _base()
     data["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"][
-        "read_bandwidth"] = -1
+        "read_bandwidth"
+    ] = -1
     assert _load_bad(tmp_path, data).key == f"{GLB}.attributes.read_bandwidth"
 
 
@@ -171,7 +171,8 @@ def test_error_structure_and_energies(tmp_path: Path) -> None:
 
     data = _base()
     data["architecture"]["subtree"][0]["subtree"][0]["subtree"][0]["local"][0]["attributes"][
-        "meshX"] = 7
+        "meshX"
+    ] = 7
     assert _load_bad(tmp_path, data).key.startswith(f"{PE}.local[")
 
     data = _base()
@@ -211,8 +212,9 @@ LAYERS = [
     conv2d("late", C=256, M=512, P=7, Q=7),
     conv2d("pw", C=128, M=256, P=28, Q=28, R=1, N=2),
     matmul("qkv", rows=197, in_features=768, out_features=2304),
-    matmul("attn", rows=197, in_features=64, out_features=197, batch=12,
-           weights_from_activation=True),
+    matmul(
+        "attn", rows=197, in_features=64, out_features=197, batch=12, weights_from_activation=True
+    ),
     matmul("fc", rows=1, in_features=2048, out_features=1000),
     depthwise2d("dw", C=256, P=28, Q=28, stride=1),
     pool2d("pool", C=64, P=56, Q=56, R=3, stride=2),
@@ -234,16 +236,17 @@ def test_protocol_and_sanity(chips: dict[str, ChipSpec]) -> None:
             assert set(c.levels) == level_names
             assert c.bound_by in level_names | {"compute"}
             assert c.energy_pJ == pytest.approx(
-                sum(lv.energy_pJ for lv in c.levels.values())
-                + c.macs * chip.core.mac_energy_pJ)
+                sum(lv.energy_pJ for lv in c.levels.values()) + c.macs * chip.core.mac_energy_pJ
+            )
             dram = c.levels["DRAM"]
             # everything the layer touches crosses the DRAM at least once
             assert dram.reads >= layer.weight_elems and dram.writes == layer.output_elems
             assert c.levels["glb"].fills == dram.reads
             m = model.mapping(layer)
             assert m.compute_cycles <= c.cycles
-            assert m.dataflow == ("cw" if layer.op in (OpKind.DEPTHWISE, OpKind.POOL,
-                                                       OpKind.ELTWISE) else m.dataflow)
+            assert m.dataflow == (
+                "cw" if layer.op in (OpKind.DEPTHWISE, OpKind.POOL, OpKind.ELTWISE) else m.dataflow
+            )
 
 
 def test_bigger_layer_costs_more(chips: dict[str, ChipSpec]) -> None:
@@ -289,7 +292,8 @@ def test_latency_scale_and_dataflow_restriction(chips: dict[str, ChipSpec]) -> N
 def test_dram_bound_matmul(chips: dict[str, ChipSpec]) -> None:
     for chip in chips.values():
         c = AnalyticCostModel(chip).layer_cost(
-            matmul("gemv", rows=1, in_features=4096, out_features=4096))
+            matmul("gemv", rows=1, in_features=4096, out_features=4096)
+        )
         assert c.bound_by == chip.core.dram.name
         # every weight read once: the DRAM share sets the time
         share = chip.core.dram.read_bw_words_per_cycle
@@ -298,8 +302,9 @@ def test_dram_bound_matmul(chips: dict[str, ChipSpec]) -> None:
 
 def test_layer_that_fits_no_core(tmp_path: Path) -> None:
     data = _base()
-    data["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"][
-        "memory_depth"] = 4  # 16 words
+    data["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"]["memory_depth"] = (
+        4  # 16 words
+    )
     chip = parse_chip_spec(data, tmp_path / "tiny.yaml")
     model = AnalyticCostModel(chip)
     big = conv2d("big", C=64, M=64, P=8, Q=8)
@@ -317,19 +322,38 @@ def test_layer_that_fits_no_core(tmp_path: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(op=st.sampled_from(list(OpKind)), R=st.sampled_from([1, 3, 5]),
-       P=st.integers(1, 40), Q=st.integers(1, 40), C=st.integers(1, 300),
-       M=st.integers(1, 300), N=st.integers(1, 3), stride=st.sampled_from([1, 2]),
-       wfa=st.booleans())
-def test_invariants_random_layers(op: OpKind, R: int, P: int, Q: int, C: int, M: int, N: int,
-                                  stride: int, wfa: bool) -> None:
+@given(
+    op=st.sampled_from(list(OpKind)),
+    R=st.sampled_from([1, 3, 5]),
+    P=st.integers(1, 40),
+    Q=st.integers(1, 40),
+    C=st.integers(1, 300),
+    M=st.integers(1, 300),
+    N=st.integers(1, 3),
+    stride=st.sampled_from([1, 2]),
+    wfa=st.booleans(),
+)
+def test_invariants_random_layers(
+    op: OpKind, R: int, P: int, Q: int, C: int, M: int, N: int, stride: int, wfa: bool
+) -> None:
     chip = _MC8
     if op is OpKind.ELTWISE:
         R, stride = 1, 1
-    layer = Layer("x", op, R=R, S=R, P=P, Q=Q, C=C,
-                  M=M if op in (OpKind.CONV, OpKind.MATMUL) else 1, N=N, Hstride=stride,
-                  Wstride=stride, operands=2 if op is OpKind.ELTWISE else 1,
-                  weights_from_activation=wfa and op is OpKind.MATMUL)
+    layer = Layer(
+        "x",
+        op,
+        R=R,
+        S=R,
+        P=P,
+        Q=Q,
+        C=C,
+        M=M if op in (OpKind.CONV, OpKind.MATMUL) else 1,
+        N=N,
+        Hstride=stride,
+        Wstride=stride,
+        operands=2 if op is OpKind.ELTWISE else 1,
+        weights_from_activation=wfa and op is OpKind.MATMUL,
+    )
     model = AnalyticCostModel(chip)
     c = model.layer_cost(layer)
     assert 0 < c.utilization <= 1 and c.cycles * chip.core.num_pes >= c.macs
@@ -371,10 +395,20 @@ def reference_chip(design: str) -> ChipSpec:
     dram = arch["subtree"][0]["local"][0]["attributes"]
     clock = 1e9
     data = {
-        "chip": {"name": design, "cores": 1, "clock_hz": clock, "word_bits": dram["word-bits"],
-                 "noc": {"mesh_x": 1, "mesh_y": 1, "link_bandwidth_bytes_per_cycle": 32,
-                         "hop_latency_cycles": 1, "energy_pJ_per_byte_hop": 1.0},
-                 "dram": {"bandwidth_GBps": dram["width"] / 8 * clock / 1e9}},
+        "chip": {
+            "name": design,
+            "cores": 1,
+            "clock_hz": clock,
+            "word_bits": dram["word-bits"],
+            "noc": {
+                "mesh_x": 1,
+                "mesh_y": 1,
+                "link_bandwidth_bytes_per_cycle": 32,
+                "hop_latency_cycles": 1,
+                "energy_pJ_per_byte_hop": 1.0,
+            },
+            "dram": {"bandwidth_GBps": dram["width"] / 8 * clock / 1e9},
+        },
         "architecture": arch,
         "energy_pJ": energies,
     }
@@ -390,9 +424,19 @@ def test_calibration_against_timeloop_simple_weight_stationary() -> None:
     for i in (1, 2, 3):
         case = REFERENCE / "v3" / "cases" / f"simple_weight_stationary__AlexNet_layer{i}"
         row = json.loads((case / "summary.json").read_text())["row"]
-        layer = Layer(f"alexnet{i}", OpKind.CONV, R=row["R"], S=row["S"], P=row["P"],
-                      Q=row["Q"], C=row["C"], M=row["M"], N=row["N"],
-                      Hstride=row["Hstride"], Wstride=row["Wstride"])
+        layer = Layer(
+            f"alexnet{i}",
+            OpKind.CONV,
+            R=row["R"],
+            S=row["S"],
+            P=row["P"],
+            Q=row["Q"],
+            C=row["C"],
+            M=row["M"],
+            N=row["N"],
+            Hstride=row["Hstride"],
+            Wstride=row["Wstride"],
+        )
         assert layer.macs == row["computes"]
         ours = ws_only.layer_cost(layer)
         assert 0.5 <= ours.cycles / row["cycles"] <= 2.0, (i, ours.cycles, row["cycles"])

@@ -18,11 +18,21 @@ def test_run_writes_every_output(tmp_path: Path, tiny_path: Path) -> None:
     out = tmp_path / "r"
     res = runner.invoke(app, ["run", str(tiny_path), "--policy", "rtfs", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["events.csv", "gantt.png", "summary.json",
-                                                     "trace.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "events.csv",
+        "gantt.png",
+        "summary.json",
+        "trace.json",
+    ]
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("policy", "makespan_s", "lower_bound_s", "upload_finish_s", "core_utilization",
-                "energy_J"):
+    for key in (
+        "policy",
+        "makespan_s",
+        "lower_bound_s",
+        "upload_finish_s",
+        "core_utilization",
+        "energy_J",
+    ):
         assert key in summary
     assert summary["policy"] == "rtfs"
     assert set(summary["energy_J"]) >= {"radio", "accelerator"}
@@ -47,8 +57,18 @@ def test_same_seed_same_bytes(tmp_path: Path, tiny_path: Path) -> None:
 
 def test_compare_writes_one_dir_per_policy(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
-    res = runner.invoke(app, ["compare", str(REPO / "examples" / "quickstart.yaml"),
-                              "--policies", "rtfs,pacs", "--out", str(out), "--no-plot"])
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            str(REPO / "examples" / "quickstart.yaml"),
+            "--policies",
+            "rtfs,pacs",
+            "--out",
+            str(out),
+            "--no-plot",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "rtfs" in res.output and "pacs" in res.output
     cmp = json.loads((out / "comparison.json").read_text())
@@ -60,7 +80,8 @@ def test_compare_writes_one_dir_per_policy(tmp_path: Path) -> None:
 
 
 def test_compare_rejects_unknown_policy(tmp_path: Path, tiny_path: Path) -> None:
-    res = runner.invoke(app, ["compare", str(tiny_path), "--policies", "rtfs,nope",
-                              "--out", str(tmp_path / "x")])
+    res = runner.invoke(
+        app, ["compare", str(tiny_path), "--policies", "rtfs,nope", "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code == 2 and "--policies" in res.output
     assert not (tmp_path / "x").exists()

@@ -37,41 +37,80 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown nested key", _with(devices=_dev(speed=3)), "devices[0].speed", "expected one of"),
     ("wrong type", _with(seed="abc"), "seed", "integer"),
     ("negative seed", _with(seed=-2), "seed", "greater than or equal to 0"),
-    ("zero payload", _with(devices=_dev(payload={"bytes": 0})), "devices[0].payload.bytes",
-     "greater than 0"),
+    (
+        "zero payload",
+        _with(devices=_dev(payload={"bytes": 0})),
+        "devices[0].payload.bytes",
+        "greater than 0",
+    ),
     ("zero chunks", _with(devices=_dev(chunks=0)), "devices[0].chunks", "greater than or equal"),
-    ("negative distance", _with(devices=_dev(distance_m=-5)), "devices[0].distance_m",
-     "greater than 0"),
-    ("zero tensor dim", _with(devices=_dev(payload={"tensor": {"shape": [3, 0]}})),
-     "devices[0].payload.tensor.shape", "> 0"),
-    ("both payload kinds", _with(devices=_dev(payload={"bytes": 3, "tensor": {"shape": [3]}})),
-     "devices[0].payload", "exactly one"),
-    ("zero RBs", _with(network={"ofdm": {"num_rbs": 0}}), "network.ofdm.num_rbs",
-     "greater than 0"),
+    (
+        "negative distance",
+        _with(devices=_dev(distance_m=-5)),
+        "devices[0].distance_m",
+        "greater than 0",
+    ),
+    (
+        "zero tensor dim",
+        _with(devices=_dev(payload={"tensor": {"shape": [3, 0]}})),
+        "devices[0].payload.tensor.shape",
+        "> 0",
+    ),
+    (
+        "both payload kinds",
+        _with(devices=_dev(payload={"bytes": 3, "tensor": {"shape": [3]}})),
+        "devices[0].payload",
+        "exactly one",
+    ),
+    ("zero RBs", _with(network={"ofdm": {"num_rbs": 0}}), "network.ofdm.num_rbs", "greater than 0"),
     ("unknown backend", _with(network={"backend": "wifi"}), "network.backend", "'ofdm' or 'ns3'"),
-    ("missing accelerator", {k: v for k, v in _with().items() if k != "accelerator"},
-     "accelerator", "required"),
-    ("missing spec file", _with(accelerator={"spec": "nope.yaml"}), "accelerator.spec",
-     "not found"),
+    (
+        "missing accelerator",
+        {k: v for k, v in _with().items() if k != "accelerator"},
+        "accelerator",
+        "required",
+    ),
+    (
+        "missing spec file",
+        _with(accelerator={"spec": "nope.yaml"}),
+        "accelerator.spec",
+        "not found",
+    ),
     ("unknown policy", _with(policy={"name": "magic"}), "policy.name", "rtfs, pacs"),
-    ("bad policy param", _with(policy={"name": "pacs", "params": {"soft_ratio": 0.5}}),
-     "policy.params.soft_ratio", "greater than 1"),
-    ("unknown policy param", _with(policy={"name": "rtfs", "params": {"x": 1}}),
-     "policy.params.x", "unknown key"),
-    ("unknown encoder", _with(model={"encoders": {"a": "vgg99", "b": "mlp"}}), "model",
-     "resnet18"),
+    (
+        "bad policy param",
+        _with(policy={"name": "pacs", "params": {"soft_ratio": 0.5}}),
+        "policy.params.soft_ratio",
+        "greater than 1",
+    ),
+    (
+        "unknown policy param",
+        _with(policy={"name": "rtfs", "params": {"x": 1}}),
+        "policy.params.x",
+        "unknown key",
+    ),
+    ("unknown encoder", _with(model={"encoders": {"a": "vgg99", "b": "mlp"}}), "model", "resnet18"),
     ("no encoder for modality", _with(model={}), "devices[0].modality", "no built-in encoder"),
-    ("encoder for unknown device", _with(model={"encoders": {"zz": "mlp"}}),
-     "model.encoders.zz", "no device called"),
+    (
+        "encoder for unknown device",
+        _with(model={"encoders": {"zz": "mlp"}}),
+        "model.encoders.zz",
+        "no device called",
+    ),
     ("duplicate device", _with(devices=[*_dev(), _dev()[0]]), "devices", "used twice"),
-    ("more chunks than bytes", _with(devices=_dev(payload={"bytes": 3}, chunks=5)),
-     "devices[0]", "exceeds the payload"),
+    (
+        "more chunks than bytes",
+        _with(devices=_dev(payload={"bytes": 3}, chunks=5)),
+        "devices[0]",
+        "exceeds the payload",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("label", "data", "key", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_bad_scenario(tmp_path: Path, label: str, data: dict[str, Any], key: str,
-                      expected: str) -> None:
+def test_bad_scenario(
+    tmp_path: Path, label: str, data: dict[str, Any], key: str, expected: str
+) -> None:
     path = write_scenario(tmp_path / "bad.yaml", data)
     code, output = _validate(path)
     assert code == 2, output
@@ -97,15 +136,24 @@ def test_invalid_yaml_and_duplicate_keys(tmp_path: Path) -> None:
 def _model_file(tmp_path: Path, layers: list[dict[str, Any]]) -> Path:
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump({"name": "m", "layers": layers}), encoding="utf-8")
-    return write_scenario(tmp_path / "s.yaml", _with(
-        devices=[{"name": "a", "modality": "vec", "distance_m": 5, "payload": {"bytes": 1000}}],
-        model={"file": "model.yaml"}))
+    return write_scenario(
+        tmp_path / "s.yaml",
+        _with(
+            devices=[{"name": "a", "modality": "vec", "distance_m": 5, "payload": {"bytes": 1000}}],
+            model={"file": "model.yaml"},
+        ),
+    )
 
 
 def test_cyclic_model_file(tmp_path: Path) -> None:
     layers = [
-        {"name": "x", "op": "matmul", "dims": {"P": 4, "C": 8, "M": 8}, "device": "a",
-         "inputs": ["z"]},
+        {
+            "name": "x",
+            "op": "matmul",
+            "dims": {"P": 4, "C": 8, "M": 8},
+            "device": "a",
+            "inputs": ["z"],
+        },
         {"name": "y", "op": "matmul", "dims": {"P": 4, "C": 8, "M": 8}, "inputs": ["x"]},
         {"name": "z", "op": "matmul", "dims": {"P": 4, "C": 8, "M": 8}, "inputs": ["y"]},
     ]
@@ -114,8 +162,10 @@ def test_cyclic_model_file(tmp_path: Path) -> None:
 
 
 def test_model_file_unknown_input_and_bad_dim(tmp_path: Path) -> None:
-    layers = [{"name": "x", "op": "conv", "dims": {"P": 4, "C": 8, "M": 8}, "device": "a"},
-              {"name": "y", "op": "conv", "dims": {"P": 4}, "inputs": ["nope"]}]
+    layers = [
+        {"name": "x", "op": "conv", "dims": {"P": 4, "C": 8, "M": 8}, "device": "a"},
+        {"name": "y", "op": "conv", "dims": {"P": 4}, "inputs": ["nope"]},
+    ]
     code, output = _validate(_model_file(tmp_path, layers))
     assert code == 2 and "layers[1].inputs[0]" in output and "nope" in output
     layers = [{"name": "x", "op": "conv", "dims": {"P": -4}, "device": "a"}]
@@ -124,10 +174,16 @@ def test_model_file_unknown_input_and_bad_dim(tmp_path: Path) -> None:
 
 
 def test_model_file_runs(tmp_path: Path) -> None:
-    layers = [{"name": "x", "op": "conv", "dims": {"R": 3, "S": 3, "P": 8, "Q": 8, "C": 3,
-                                                   "M": 8}, "device": "a", "streamable": True},
-              {"name": "y", "op": "matmul", "dims": {"P": 1, "C": 512, "M": 10},
-               "inputs": ["x"]}]
+    layers = [
+        {
+            "name": "x",
+            "op": "conv",
+            "dims": {"R": 3, "S": 3, "P": 8, "Q": 8, "C": 3, "M": 8},
+            "device": "a",
+            "streamable": True,
+        },
+        {"name": "y", "op": "matmul", "dims": {"P": 1, "C": 512, "M": 10}, "inputs": ["x"]},
+    ]
     code, output = _validate(_model_file(tmp_path, layers))
     assert code == 0 and "valid" in output, output
 
@@ -146,8 +202,10 @@ def test_unavailable_backends_are_named(tmp_path: Path) -> None:
     path = write_scenario(tmp_path / "s.yaml", _with(network={"backend": "ns3"}))
     code, output = _validate(path)
     assert code == 2 and "ns3" in output and "not available" in output
-    path = write_scenario(tmp_path / "t.yaml", _with(
-        accelerator={"spec": str(SPECS / "mc4.yaml"), "cost_backend": "timeloop"}))
+    path = write_scenario(
+        tmp_path / "t.yaml",
+        _with(accelerator={"spec": str(SPECS / "mc4.yaml"), "cost_backend": "timeloop"}),
+    )
     code, output = _validate(path)
     assert code == 2 and "timeloop" in output and "not available" in output
 
@@ -166,10 +224,20 @@ def test_failed_run_keeps_earlier_results(tmp_path: Path, tiny_path: Path) -> No
 
 def test_console_script_error_has_no_traceback(tmp_path: Path) -> None:
     path = write_scenario(tmp_path / "bad.yaml", _with(seed="x"))
-    proc = subprocess.run([sys.executable, "-m", "owin_cosim.cli", "validate", str(path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "owin_cosim.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "seed" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
-    debug = subprocess.run([sys.executable, "-m", "owin_cosim.cli", "validate", str(path),
-                            "--debug"], capture_output=True, text=True, timeout=120, check=False)
+    debug = subprocess.run(
+        [sys.executable, "-m", "owin_cosim.cli", "validate", str(path), "--debug"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr

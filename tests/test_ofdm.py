@@ -15,8 +15,9 @@ def _devs() -> list[UplinkDevice]:
     return [UplinkDevice("near", 10.0, 0.2), UplinkDevice("far", 60.0, 0.2)]
 
 
-def _run(cfg: OfdmConfig, shares: dict[str, float], sizes: dict[str, int],
-         seed: int = 0) -> dict[str, float]:
+def _run(
+    cfg: OfdmConfig, shares: dict[str, float], sizes: dict[str, int], seed: int = 0
+) -> dict[str, float]:
     net = OfdmUplink(cfg, _devs(), seed)
     for name, nbytes in sizes.items():
         net.submit(ChunkTx(name, 0, nbytes), 0.0)
@@ -92,8 +93,9 @@ def test_rayleigh_mean_rate_close_to_monte_carlo() -> None:
     cfg = OfdmConfig(num_rbs=10)
     ch = OfdmChannel(cfg, _devs(), 0)
     k = 1
-    mc = np.mean([ch.rb_rate_bps(ch.power_w[k] / cfg.num_rbs, ch.gains(t)[k]).sum()
-                  for t in range(3000)])
+    mc = np.mean(
+        [ch.rb_rate_bps(ch.power_w[k] / cfg.num_rbs, ch.gains(t)[k]).sum() for t in range(3000)]
+    )
     assert ch.mean_rate_bps(k) == pytest.approx(mc, rel=0.02)
 
 

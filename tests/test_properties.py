@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +28,40 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     encoders = {}
     for i in range(k):
         payload = draw(st.integers(500, 60_000))
-        devices.append({
-            "name": f"d{i}", "modality": "vec",
-            "distance_m": draw(st.floats(2.0, 80.0)),
-            "tx_power_dBm": draw(st.floats(10.0, 26.0)),
-            "payload": {"bytes": payload},
-            "chunks": draw(st.integers(1, 4)),
-        })
-        encoders[f"d{i}"] = {"name": "mlp", "params": {
-            "in_features": draw(st.sampled_from([64, 256, 1024])),
-            "rows": draw(st.sampled_from([1, 4, 16, 64])),
-            "hidden": draw(st.sampled_from([[128], [256, 128], [512, 256, 128]]))}}
+        devices.append(
+            {
+                "name": f"d{i}",
+                "modality": "vec",
+                "distance_m": draw(st.floats(2.0, 80.0)),
+                "tx_power_dBm": draw(st.floats(10.0, 26.0)),
+                "payload": {"bytes": payload},
+                "chunks": draw(st.integers(1, 4)),
+            }
+        )
+        encoders[f"d{i}"] = {
+            "name": "mlp",
+            "params": {
+                "in_features": draw(st.sampled_from([64, 256, 1024])),
+                "rows": draw(st.sampled_from([1, 4, 16, 64])),
+                "hidden": draw(st.sampled_from([[128], [256, 128], [512, 256, 128]])),
+            },
+        }
     return {
         "name": "prop",
         "seed": draw(st.integers(0, 2**32)),
         "devices": devices,
-        "network": {"ofdm": {"num_rbs": draw(st.integers(2, 30)),
-                             "fading": draw(st.sampled_from(["rayleigh", "none"])),
-                             "slot_s": draw(st.sampled_from([0.0005, 0.001]))}},
-        "model": {"encoders": encoders,
-                  "fusion": draw(st.sampled_from(["concat", "attention"]))},
-        "accelerator": {"spec": str(SPECS / draw(st.sampled_from(["mc4.yaml", "mc8.yaml",
-                                                                    "mc16.yaml"]))),
-                        "latency_scale": draw(st.sampled_from([0.1, 1.0, 30.0]))},
+        "network": {
+            "ofdm": {
+                "num_rbs": draw(st.integers(2, 30)),
+                "fading": draw(st.sampled_from(["rayleigh", "none"])),
+                "slot_s": draw(st.sampled_from([0.0005, 0.001])),
+            }
+        },
+        "model": {"encoders": encoders, "fusion": draw(st.sampled_from(["concat", "attention"]))},
+        "accelerator": {
+            "spec": str(SPECS / draw(st.sampled_from(["mc4.yaml", "mc8.yaml", "mc16.yaml"]))),
+            "latency_scale": draw(st.sampled_from([0.1, 1.0, 30.0])),
+        },
     }
 
 
@@ -69,7 +81,8 @@ def check_schedule(problem: Problem, result: RunResult, policy: str) -> None:
     for name, r in rec.items():
         v = index[name]
         assert r.end_s - r.start_s == np.float64(dag.duration_s[v]) or np.isclose(
-            r.end_s - r.start_s, dag.duration_s[v], rtol=1e-12, atol=1e-15)
+            r.end_s - r.start_s, dag.duration_s[v], rtol=1e-12, atol=1e-15
+        )
         assert r.ready_s <= r.start_s + EPS
         # Precedence with NoC transfers.
         for p in dag.preds[v]:
@@ -87,7 +100,7 @@ def check_schedule(problem: Problem, result: RunResult, policy: str) -> None:
     # Core exclusivity.
     for core in range(problem.num_cores):
         spans = sorted((r.start_s, r.end_s) for r in result.layers if r.core == core)
-        for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False):
+        for (_, e1), (s2, _) in itertools.pairwise(spans):
             assert s2 + EPS >= e1
     # RB capacity in every slot.
     for r in result.radio:
@@ -111,7 +124,8 @@ def test_schedules_are_feasible_and_above_the_bound(data: dict[str, Any]) -> Non
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_pacs_search_never_worse_than_its_candidates_on_the_planning_channel(
-        data: dict[str, Any]) -> None:
+    data: dict[str, Any],
+) -> None:
     """PACS keeps the best candidate of its planning simulation."""
     problem = assemble(Scenario.model_validate(data), Path("prop.yaml"))
     plan = make_policy("pacs").plan(problem)
@@ -121,9 +135,12 @@ def test_pacs_search_never_worse_than_its_candidates_on_the_planning_channel(
 
 def test_rerun_is_bit_identical() -> None:
     data = {
-        "name": "det", "seed": 11,
-        "devices": [{"name": "a", "modality": "image", "distance_m": 20, "chunks": 3},
-                    {"name": "b", "modality": "text", "distance_m": 35}],
+        "name": "det",
+        "seed": 11,
+        "devices": [
+            {"name": "a", "modality": "image", "distance_m": 20, "chunks": 3},
+            {"name": "b", "modality": "text", "distance_m": 35},
+        ],
         "accelerator": {"spec": str(SPECS / "mc4.yaml")},
     }
     s = Scenario.model_validate(data)

@@ -36,8 +36,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 
 def compute_macs(graph: ModelGraph) -> int:
     """MACs of the convolutions and matrix products only."""
-    return sum(layer.macs for layer in graph.layers()
-               if layer.op in (OpKind.CONV, OpKind.MATMUL))
+    return sum(layer.macs for layer in graph.layers() if layer.op in (OpKind.CONV, OpKind.MATMUL))
 
 
 def conv(hw: int, cin: int, cout: int, k: int) -> int:
@@ -78,8 +77,7 @@ def test_resnet18_default_has_no_fc_and_streams_stem_and_layer1() -> None:
     assert compute_macs(g) == 1_813_561_344
     streamable = {layer.name for layer in g.layers() if layer.streamable}
     assert streamable == {
-        n for n in g.graph.nodes
-        if n in ("cam/conv1", "cam/maxpool") or n.startswith("cam/layer1.")
+        n for n in g.graph.nodes if n in ("cam/conv1", "cam/maxpool") or n.startswith("cam/layer1.")
     }
     x = g.expand_chunks({"cam": 4})
     assert "cam/layer1.1.add#3" in x.graph
@@ -99,8 +97,12 @@ def test_vggish_macs() -> None:
     g = ModelGraph("vggish")
     assert audio_cnn(g, "mic") == EncoderOutput("mic/fc2", 128)
     # 96 frames x 64 mel bands, 3x3 "same" convs, 2x2 pools, flatten 512 x 6 x 4.
-    convs = (conv(1, 1, 64, 3) * 96 * 64 + 48 * 32 * 128 * 64 * 9
-             + 24 * 16 * (256 * 128 + 256 * 256) * 9 + 12 * 8 * (512 * 256 + 512 * 512) * 9)
+    convs = (
+        conv(1, 1, 64, 3) * 96 * 64
+        + 48 * 32 * 128 * 64 * 9
+        + 24 * 16 * (256 * 128 + 256 * 256) * 9
+        + 12 * 8 * (512 * 256 + 512 * 512) * 9
+    )
     fcs = 512 * 6 * 4 * 4096 + 4096 * 4096 + 4096 * 128
     assert convs == 796_262_400
     assert fcs == 67_633_152
@@ -132,8 +134,10 @@ def test_pointnet_macs() -> None:
     for layer in g.layers():
         assert layer.streamable == (layer.op is OpKind.MATMUL), layer.name
 
-    tnet = {k: n * (k * 64 + 64 * 128 + 128 * 1024) + 1024 * 512 + 512 * 256 + 256 * k * k
-            for k in (3, 64)}
+    tnet = {
+        k: n * (k * 64 + 64 * 128 + 128 * 1024) + 1024 * 512 + 512 * 256 + 256 * k * k
+        for k in (3, 64)
+    }
     apply = n * 3 * 3 + n * 64 * 64
     g = ModelGraph("pn")
     pointnet(g, "lidar")
@@ -146,7 +150,8 @@ def test_pointnet_macs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("s", "blocks", "d", "h", "f"), [(128, 4, 256, 4, 1024), (64, 2, 128, 2, 512)])
+    ("s", "blocks", "d", "h", "f"), [(128, 4, 256, 4, 1024), (64, 2, 128, 2, 512)]
+)
 def test_transformer_macs_closed_form(s: int, blocks: int, d: int, h: int, f: int) -> None:
     g = ModelGraph("bert")
     out = text_transformer(g, "txt", seq_len=s, layers=blocks, d_model=d, heads=h, ffn=f)
@@ -197,8 +202,12 @@ def test_registries() -> None:
     assert set(ENCODERS) == {"resnet18", "audio_cnn", "pointnet", "text_transformer", "mlp"}
     assert set(FUSIONS) == {"concat", "attention"}
     assert set(HEADS) == {"classifier"}
-    assert DEFAULT_ENCODER_BY_MODALITY == {"image": "resnet18", "audio": "audio_cnn",
-                                           "lidar": "pointnet", "text": "text_transformer"}
+    assert DEFAULT_ENCODER_BY_MODALITY == {
+        "image": "resnet18",
+        "audio": "audio_cnn",
+        "lidar": "pointnet",
+        "text": "text_transformer",
+    }
     assert set(DEFAULT_ENCODER_BY_MODALITY.values()) <= set(ENCODERS)
 
 
@@ -230,8 +239,12 @@ def test_build_multimodal_four_modalities(fusion: str) -> None:
 
 
 def test_build_multimodal_single_encoder_and_params() -> None:
-    g = build_multimodal("one", {"imu": ("mlp", {"in_features": 6})},
-                         fusion_params={"hidden": 32}, head_params={"hidden": 8, "classes": 2})
+    g = build_multimodal(
+        "one",
+        {"imu": ("mlp", {"in_features": 6})},
+        fusion_params={"hidden": 32},
+        head_params={"hidden": 8, "classes": 2},
+    )
     assert g.layer("fusion/fc").M == 32
     assert g.macs_of_group("head") == 32 * 8 + 8 * 2
 
@@ -250,7 +263,8 @@ def test_unknown_encoder_lists_valid_names() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "valid"),
-    [({"fusion": "sum"}, "attention, concat"), ({"head": "regressor"}, "classifier")])
+    [({"fusion": "sum"}, "attention, concat"), ({"head": "regressor"}, "classifier")],
+)
 def test_unknown_fusion_or_head(kwargs: dict[str, Any], valid: str) -> None:
     with pytest.raises(KeyError, match=valid):
         build_multimodal("m", {"imu": ("mlp", {"in_features": 4})}, **kwargs)
@@ -268,8 +282,12 @@ def test_bad_parameters() -> None:
     with pytest.raises(ValueError, match="multiple of heads"):
         build_multimodal("m", {"txt": ("text_transformer", {"d_model": 100, "heads": 3})})
     with pytest.raises(TypeError, match="valid parameters: d_model, heads, prefix"):
-        build_multimodal("m", {"imu": ("mlp", {"in_features": 4})}, fusion="attention",
-                         fusion_params={"hidden": 3})
+        build_multimodal(
+            "m",
+            {"imu": ("mlp", {"in_features": 4})},
+            fusion="attention",
+            fusion_params={"hidden": 3},
+        )
     with pytest.raises(TypeError, match="expected \\(encoder name, parameters\\)"):
         build_multimodal("m", {"imu": "mlp"})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="at least one encoder"):

@@ -18,8 +18,9 @@ __all__ = ["POLICIES", "Pacs", "Policy", "Rtfs", "make_policy"]
 POLICIES: dict[str, type[Policy]] = {"rtfs": Rtfs, "pacs": Pacs}
 
 
-def make_policy(name: str, params: dict[str, Any] | None = None,
-                file: str | Path | None = None) -> Policy:
+def make_policy(
+    name: str, params: dict[str, Any] | None = None, file: str | Path | None = None
+) -> Policy:
     """Instantiate a registered policy, validating its parameters.
 
     >>> make_policy("pacs", {"soft_ratio": 2.0}).params.soft_ratio
@@ -27,8 +28,9 @@ def make_policy(name: str, params: dict[str, Any] | None = None,
     """
     cls = POLICIES.get(name)
     if cls is None:
-        raise ConfigError(file, "policy.name",
-                          f"unknown policy {name!r}; expected one of: {', '.join(POLICIES)}")
+        raise ConfigError(
+            file, "policy.name", f"unknown policy {name!r}; expected one of: {', '.join(POLICIES)}"
+        )
     from owin_cosim.scenario import validation_to_config_error
 
     try:

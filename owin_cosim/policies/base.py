@@ -50,10 +50,15 @@ def upload_and_encoder_times(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     These are the two stages of the flow shop (radio, then compute) that Johnson's rule
     orders.
     """
-    a = np.array([d.payload_bytes * 8.0 / problem.mean_rate_bps[k]
-                  for k, d in enumerate(problem.devices)])
-    b = np.array([problem.dag.subgraph_critical_path_s(problem.encoder_layers(k))
-                  for k in range(len(problem.devices))])
+    a = np.array(
+        [d.payload_bytes * 8.0 / problem.mean_rate_bps[k] for k, d in enumerate(problem.devices)]
+    )
+    b = np.array(
+        [
+            problem.dag.subgraph_critical_path_s(problem.encoder_layers(k))
+            for k in range(len(problem.devices))
+        ]
+    )
     return a, b
 
 

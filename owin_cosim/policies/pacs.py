@@ -5,7 +5,7 @@ See ``docs/policies.md`` for the precise definition and its complexity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,11 +73,18 @@ class Pacs(Policy):
 
         def soft(order: list[int]) -> tuple[RadioPhase, ...]:
             return tuple(
-                RadioPhase({names[k]: params.soft_ratio ** -(j - i)
-                            for j, k in enumerate(order) if j >= i}, (names[order[i]],))
-                for i in range(len(order)))
+                RadioPhase(
+                    {
+                        names[k]: params.soft_ratio ** -(j - i)
+                        for j, k in enumerate(order)
+                        if j >= i
+                    },
+                    (names[order[i]],),
+                )
+                for i in range(len(order))
+            )
 
-        families = {
+        families: dict[str, Callable[[], tuple[RadioPhase, ...]]] = {
             "johnson": lambda: sequential(john),
             "johnson_soft": lambda: soft(john),
             "minmax": lambda: (RadioPhase(minmax_shares(problem)),),
@@ -92,7 +99,8 @@ class Pacs(Policy):
         a, b = upload_and_encoder_times(problem)
         order = tuple((d.name, c) for d in problem.devices for c in range(d.chunks))
         evaluated: dict[str, float] = {}
-        best_name, best_phases, best_span = "", (), np.inf
+        best_name, best_span = "", np.inf
+        best_phases: tuple[RadioPhase, ...] = ()
         seen: dict[tuple[object, ...], str] = {}
         for name, phases in self.candidates(problem).items():
             key = tuple((tuple(sorted(p.shares.items())), p.until_done) for p in phases)
@@ -111,7 +119,9 @@ class Pacs(Policy):
         notes = {
             "chosen_radio_plan": best_name,
             "planning_makespan_s": evaluated,
-            "johnson_inputs_s": {d.name: {"upload": float(a[k]), "encoder": float(b[k])}
-                                 for k, d in enumerate(problem.devices)},
+            "johnson_inputs_s": {
+                d.name: {"upload": float(a[k]), "encoder": float(b[k])}
+                for k, d in enumerate(problem.devices)
+            },
         }
         return Plan(self.name, best_phases, order, "on_arrival", notes=notes)
