@@ -385,53 +385,62 @@ class OfdmUplink(NetworkBackend):
             w = active.astype(float)
         gains = self.channel.gains(slot)
         quota = _largest_remainder(w / w.sum() * cfg.num_rbs, cfg.num_rbs)
-        # Greedy by gain: each RB to the best device that still has quota.
-        order = np.argsort(-gains, axis=None, kind="stable")
-        owner = np.full(cfg.num_rbs, -1)
-        left = quota.copy()
-        for flat in order:
-            k, r = divmod(int(flat), cfg.num_rbs)
-            if left[k] > 0 and owner[r] < 0:
-                owner[r] = k
+        # Greedy by gain: each RB to the best device that still has quota (plain lists:
+        # this loop runs every slot).
+        num_rbs = cfg.num_rbs
+        owner_list = [-1] * num_rbs
+        left = quota.tolist()
+        to_place = sum(left)
+        for flat in np.argsort(-gains, axis=None, kind="stable").tolist():
+            k, r = divmod(flat, num_rbs)
+            if left[k] > 0 and owner_list[r] < 0:
+                owner_list[r] = k
                 left[k] -= 1
-        # Trim RBs a device cannot fill this slot; hand them to devices that can.
-        self._set_rates(owner, gains, slot)
-        for k in map(int, np.argsort(-w, kind="stable")):
-            need = backlog[k]
-            while self._state[k].units > 1:
-                held = np.flatnonzero(owner == k)
-                worst = held[np.argmin(gains[k, held])]
-                trial = owner.copy()
-                trial[worst] = -1
-                if self._device_rate(k, trial, gains) * cfg.slot_s < need:
+                to_place -= 1
+                if to_place == 0:
                     break
-                owner = trial
-                self._set_rates(owner, gains, slot)
+        owner = np.array(owner_list)
+        # Trim: a device keeps only the fewest of its best RBs that carry its whole backlog
+        # in this slot (as a buffer-status-driven scheduler would) ...
+        rates = self._rates(owner, gains)
+        for k in np.flatnonzero(active & (rates * cfg.slot_s >= backlog)):
+            held = np.flatnonzero(owner == k)
+            if held.size > 1:
+                best_first = held[np.argsort(-gains[k, held], kind="stable")]
+                keep = self._fewest_rbs(int(k), gains[k, best_first], backlog[k])
+                owner[best_first[keep:]] = -1
+        rates = self._rates(owner, gains)
+        # ... and the RBs so freed go, by gain, to devices that cannot empty their queue.
+        hungry = [int(k) for k in np.flatnonzero(active & (rates * cfg.slot_s < backlog))]
         free = np.flatnonzero(owner < 0)
-        if free.size:
-            hungry = [
-                k
-                for k in range(len(self._state))
-                if active[k] and self._state[k].rate_bps * cfg.slot_s < backlog[k]
-            ]
+        if free.size and hungry:
             for r in map(int, free):
-                if not hungry:
-                    break
                 owner[r] = max(hungry, key=lambda j: (gains[j, r], -j))
-            self._set_rates(owner, gains, slot)
-
-    def _device_rate(self, k: int, owner: np.ndarray, gains: np.ndarray) -> float:
-        held = owner == k
-        n = int(held.sum())
-        if n == 0:
-            return 0.0
-        p = self.channel.power_w[k] / n
-        return float(self.channel.rb_rate_bps(p, gains[k, held]).sum())
-
-    def _set_rates(self, owner: np.ndarray, gains: np.ndarray, slot: int) -> None:
+            rates = self._rates(owner, gains)
+        units = np.bincount(owner[owner >= 0], minlength=len(self._state))
         for k, st in enumerate(self._state):
-            st.units = int((owner == k).sum())
-            st.rate_bps = self._device_rate(k, owner, gains)
+            st.rate_bps, st.units = float(rates[k]), int(units[k])
+
+    def _fewest_rbs(self, k: int, sorted_gains: np.ndarray, need_bits: float) -> int:
+        """Fewest of the (best-first) RBs that carry ``need_bits`` in one slot, power
+        split evenly over them; all of them if none suffices."""
+        n = sorted_gains.size
+        m = np.arange(1, n + 1)[:, None]
+        per_rb = self.channel.rb_rate_bps(self.channel.power_w[k] / m, sorted_gains[None, :])
+        per_rb = np.where(np.arange(n)[None, :] < m, per_rb, 0.0)
+        enough = np.flatnonzero(per_rb.sum(axis=1) * self.config.slot_s >= need_bits)
+        return int(enough[0]) + 1 if enough.size else n
+
+    def _rates(self, owner: np.ndarray, gains: np.ndarray) -> np.ndarray:
+        """Rate of every device (bit/s) under the RB ownership ``owner`` (-1: unused)."""
+        held = owner >= 0
+        k = owner[held]
+        n = np.bincount(k, minlength=len(self._state))
+        per_rb = self.channel.rb_rate_bps(
+            self.channel.power_w[k] / n[k], gains[k, np.flatnonzero(held)]
+        )
+        rates: np.ndarray = np.bincount(k, weights=per_rb, minlength=len(self._state))
+        return rates
 
     def _progress(self, t: float) -> list[Delivery]:
         """Move every device's queue forward to time ``t``; return completed chunks."""
