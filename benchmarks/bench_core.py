@@ -78,8 +78,12 @@ def quickstart_wall(lines: list[str]) -> None:
     inproc_s = median_time(inproc, 3)
     cli = [sys.executable, "-m", "owin_cosim.cli"]
     base_cmd = [sys.executable, "-c", "import owin_cosim.cli"]
-    cli_s = median_time(lambda: subprocess.run([*cli, "compare", str(path), "--out", str(tmp)],
-                                               check=True, capture_output=True), 3)
+    cli_s = median_time(
+        lambda: subprocess.run(
+            [*cli, "compare", str(path), "--out", str(tmp)], check=True, capture_output=True
+        ),
+        3,
+    )
     start_s = median_time(lambda: subprocess.run(base_cmd, check=True, capture_output=True), 3)
     lines += [
         "### Quickstart comparison (`owin-cosim compare examples/quickstart.yaml`)",
@@ -140,8 +144,10 @@ def speed_tables(lines: list[str]) -> None:
             b = baseline_s(p)
             tr = median_time(policy_run(p, "rtfs"), 3)
             tp = median_time(policy_run(p, "pacs"), 3)
-            lines.append(f"| {len(p.dag)} | {cores} | {tr * 1e3:.1f} | {tp * 1e3:.1f} | "
-                         f"{tp / len(p.dag) * 1e6:.0f} | {tp / b:.0f}x |")
+            lines.append(
+                f"| {len(p.dag)} | {cores} | {tr * 1e3:.1f} | {tp * 1e3:.1f} | "
+                f"{tp / len(p.dag) * 1e6:.0f} | {tp / b:.0f}x |"
+            )
     lines.append("")
 
 
@@ -149,7 +155,8 @@ def quality(lines: list[str]) -> None:
     lines += [
         "### PACS vs RTFS (makespan, ms) with the lower bound",
         "",
-        "| scenario | RTFS | PACS | PACS gain | lower bound | PACS gap to bound | PACS radio plan |",
+        "| scenario | RTFS | PACS | PACS gain | lower bound | PACS gap to bound "
+        "| PACS radio plan |",
         "|---|---|---|---|---|---|---|",
     ]
     rows: list[tuple[str, Path, dict[str, Any]]] = [
@@ -157,8 +164,13 @@ def quality(lines: list[str]) -> None:
         ("low_heterogeneity", REPO / "examples" / "low_heterogeneity.yaml", {}),
     ]
     for alpha in (0.25, 0.5, 2.0, 4.0):
-        rows.append((f"quickstart, latency scale {alpha}", REPO / "examples" / "quickstart.yaml",
-                     {"accelerator": {"latency_scale": alpha}}))
+        rows.append(
+            (
+                f"quickstart, latency scale {alpha}",
+                REPO / "examples" / "quickstart.yaml",
+                {"accelerator": {"latency_scale": alpha}},
+            )
+        )
     for label, path, override in rows:
         data = yaml.safe_load(path.read_text())
         for key, value in override.items():
@@ -171,7 +183,8 @@ def quality(lines: list[str]) -> None:
         lines.append(
             f"| {label} | {r.makespan_s * 1e3:.2f} | {p.makespan_s * 1e3:.2f} | "
             f"{(1 - p.makespan_s / r.makespan_s) * 100:.1f} % | {lb * 1e3:.2f} | "
-            f"{(p.makespan_s / lb - 1) * 100:.1f} % | {pplan.notes['chosen_radio_plan']} |")
+            f"{(p.makespan_s / lb - 1) * 100:.1f} % | {pplan.notes['chosen_radio_plan']} |"
+        )
     lines.append("")
 
 
