@@ -1,0 +1,268 @@
+"""The ns-3 worker process: one ns-3 simulation, driven over ZeroMQ by a coordinator.
+
+Started by :class:`owin_cosim.ns3_backend.Ns3Uplink` (``python -m
+owin_cosim.ns3_worker --bind ipc://...``) or on its own for containers (``owin-cosim
+ns3-worker --bind tcp://0.0.0.0:5555``). It serves one session (one simulation) and
+exits after ``shutdown``: ns-3 keeps global state (random streams, type registry) that
+cannot be reset within a process, so one process per run is what makes runs
+reproducible.
+
+ns-3 never runs past the time it is granted: ``advance`` runs in slices, each ending at
+a scheduled stop no later than the grant, and returns early at the first instant a chunk
+is delivered (the sinks stop the simulator). Between slices the worker sends heartbeats.
+
+Transmission order: a chunk is *released* to its device's socket only when the plan
+lets the device send: devices with a positive share send; devices with share 0 wait
+until no device with a positive share has data left (the same rule as the OFDM
+scheduler). Releases are decided when shares or chunks change and at the start of each
+``advance``, i.e. always after the coordinator has reacted to the last delivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from owin_cosim.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, reply
+
+__all__ = ["Worker", "main"]
+
+_HEARTBEAT_S = 0.5
+
+
+@dataclass
+class _Chunk:
+    device: int
+    chunk: int
+    nbytes: int
+    at_s: float
+    released_s: float | None = None
+    delivered: bool = False
+
+
+@dataclass
+class _Session:
+    ns: Any
+    owin: Any
+    built: Any
+    params: Any
+    names: list[str]
+    t0: float
+    weights: list[float]
+    chunks: list[_Chunk] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Worker:
+    """Answers the protocol's requests on one socket (see ``docs/protocol.md``)."""
+
+    def __init__(self, sock: zmq.Socket[bytes], parent_pid: int | None = None) -> None:
+        self.sock = sock
+        self.parent_pid = parent_pid
+        self.session: _Session | None = None
+        self._last_beat = time.monotonic()
+
+    # ---- plumbing -----------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.send(encode(message))
+        self._last_beat = time.monotonic()
+
+    def heartbeat(self, sim_time_s: float) -> None:
+        if time.monotonic() - self._last_beat >= _HEARTBEAT_S:
+            self.send({"op": "heartbeat", "sim_time_s": sim_time_s})
+        self.check_parent()
+
+    def check_parent(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            print("owin-cosim ns3-worker: the coordinator is gone; exiting", file=sys.stderr)
+            os._exit(3)
+
+    def serve(self) -> None:
+        """Answer requests until ``shutdown``."""
+        while True:
+            if not self.sock.poll(500):
+                self.check_parent()
+                continue
+            frame = self.sock.recv()
+            try:
+                message = decode(frame)
+            except ProtocolError as exc:
+                self.send(reply("invalid", ok=False, error=str(exc)))
+                continue
+            op = message["op"]
+            handler = getattr(self, f"op_{op}", None)
+            if handler is None:
+                self.send(reply(op, ok=False, error=f"unknown op {op!r}"))
+                continue
+            try:
+                result = handler(message)
+            except Exception as exc:
+                self.send(reply(op, ok=False, error=f"{type(exc).__name__}: {exc}",
+                                traceback=traceback.format_exc()))
+                continue
+            self.send(reply(op, **result))
+            if op == "shutdown":
+                return
+
+    # ---- requests -----------------------------------------------------------------
+    def op_hello(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"protocol": PROTOCOL_VERSION, "pid": os.getpid()}
+
+    def op_configure(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.session is not None:
+            raise RuntimeError("this worker is configured already (one simulation per worker)")
+        from ns3_scenarios import SCENARIOS
+        from ns3_scenarios.common import Ns3Device
+        from owin_cosim.ns3_env import import_ns3
+
+        name = message["scenario"]
+        module = SCENARIOS.get(name)
+        if module is None:
+            raise ValueError(f"unknown ns-3 scenario {name!r}; expected one of {sorted(SCENARIOS)}")
+        params = module.Params.model_validate(message.get("params") or {})
+        devices = [Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
+                   for i, d in enumerate(message["devices"])]
+        seed = int(message.get("seed", 1))
+        ns, _, owin = import_ns3()
+        # Explicit streams: seed and run fixed here; every model's streams assigned by
+        # the scenario with AssignStreams.
+        ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
+        ns.RngSeedManager.SetRun(1)
+        built = module.build(ns, owin, params, devices, seed)
+        t0 = float(ns.Simulator.Now().GetSeconds())
+        self.session = _Session(ns, owin, built, params, [d.name for d in devices], t0,
+                                [0.0] * len(devices))
+        return {"t0_s": t0, "peak_rate_bps": built.peak_rate_bps, "describe": built.describe,
+                "shares_in_radio": built.apply_shares is not None}
+
+    def _s(self) -> _Session:
+        if self.session is None:
+            raise RuntimeError("configure first")
+        return self.session
+
+    def _now(self) -> float:
+        s = self._s()
+        return float(s.ns.Simulator.Now().GetSeconds()) - s.t0
+
+    def op_submit(self, message: dict[str, Any]) -> dict[str, Any]:
+        s = self._s()
+        for c in message["chunks"]:
+            k = s.names.index(c["device"])
+            at = max(float(c["at_s"]), self._now())
+            s.chunks.append(_Chunk(k, int(c["chunk"]), int(c["nbytes"]), at))
+            s.built.sinks[k].Expect(int(c["chunk"]), int(c["nbytes"]), at)
+        self.regate()
+        return {}
+
+    def op_set_shares(self, message: dict[str, Any]) -> dict[str, Any]:
+        s = self._s()
+        weights = [0.0] * len(s.names)
+        for name, w in message["shares"].items():
+            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ValueError(f"share of {name!r} must be a finite number >= 0, got {w!r}")
+            weights[s.names.index(name)] = float(w)
+        s.weights = weights
+        if s.built.apply_shares is not None:
+            s.built.apply_shares({k: w for k, w in enumerate(weights)})
+        self.regate()
+        return {}
+
+    def regate(self) -> None:
+        """Release the chunks the plan lets go now (see the module docstring)."""
+        s = self._s()
+        now = self._now()
+        pending = [c for c in s.chunks if not c.delivered]
+        busy = {c.device for c in pending}
+        positive = {k for k, w in enumerate(s.weights) if w > 0}
+        eligible = positive if positive & busy else set(range(len(s.names)))
+        for c in pending:
+            if c.released_s is None and c.device in eligible and c.at_s <= now + 1e-12:
+                c.released_s = now
+                s.owin.ReleaseAt(s.built.senders[c.device], s.t0 + now, c.chunk, c.nbytes)
+
+    def op_advance(self, message: dict[str, Any]) -> dict[str, Any]:
+        s = self._s()
+        ns, owin, hub = s.ns, s.owin, s.owin.TheHub()
+        until = message.get("until_s")
+        limit = math.inf if until is None else float(until)
+        start_events = int(ns.Simulator.GetEventCount())
+        hub.Clear()
+        self.regate()
+        while True:
+            now = self._now()
+            if now >= limit - 1e-12:
+                break
+            if now > s.params.max_sim_time_s:
+                raise RuntimeError(f"no delivery within max_sim_time_s={s.params.max_sim_time_s} "
+                                   "s of simulated time: is a device out of range?")
+            target = min(limit, now + s.params.slice_s)
+            future = [c.at_s for c in s.chunks if c.released_s is None and c.at_s > now]
+            if future:
+                target = min(target, min(future))
+            ev = owin.ScheduleStopAt(s.t0 + target)
+            ns.Simulator.Run()
+            owin.CancelEvent(ev)
+            if hub.done.size():
+                break
+            self.regate()
+            self.heartbeat(self._now())
+        deliveries = []
+        for d in hub.done:
+            k, chunk = int(d.device), int(d.chunk)
+            for c in s.chunks:
+                if c.device == k and c.chunk == chunk and not c.delivered:
+                    c.delivered = True
+                    s.usage.append({"device": s.names[k], "start_s": c.released_s,
+                                    "end_s": float(d.last) - s.t0})
+                    break
+            deliveries.append({
+                "device": s.names[k], "chunk": chunk, "nbytes": int(d.nbytes),
+                "submit_s": float(d.submit), "first_byte_s": float(d.first) - s.t0,
+                "last_byte_s": float(d.last) - s.t0, "lost_bytes": int(d.lost),
+            })
+        hub.Clear()
+        return {"time_s": self._now(), "deliveries": deliveries,
+                "events": int(ns.Simulator.GetEventCount()) - start_events}
+
+    def op_usage(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"usage": list(self._s().usage)}
+
+    def op_shutdown(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.session is not None:
+            self.session.ns.Simulator.Destroy()
+        return {}
+
+
+def run_worker(bind: str, parent_pid: int | None = None) -> None:
+    """Bind ``bind``, serve one session, exit."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PAIR)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.bind(bind)
+    try:
+        Worker(sock, parent_pid).serve()
+    finally:
+        sock.close()
+        ctx.term()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m owin_cosim.ns3_worker --bind ENDPOINT [--parent-pid PID]``."""
+    parser = argparse.ArgumentParser(prog="owin-cosim ns3-worker")
+    parser.add_argument("--bind", required=True, help="ZeroMQ endpoint, e.g. tcp://0.0.0.0:5555")
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="exit when this process (the coordinator) is gone")
+    args = parser.parse_args(argv)
+    run_worker(args.bind, args.parent_pid)
+
+
+if __name__ == "__main__":
+    main()
