@@ -67,9 +67,16 @@ def run_until(ns: Any, owin: Any, t: float) -> None:
     owin.CancelEvent(ev)
 
 
-def install_apps(ns: Any, owin: Any, server: Any, server_addr: Any, nodes: Any,
-                 devices: list[Ns3Device], params: CommonParams,
-                 base_port: int = 9000) -> tuple[list[Any], list[Any]]:
+def install_apps(
+    ns: Any,
+    owin: Any,
+    server: Any,
+    server_addr: Any,
+    nodes: Any,
+    devices: list[Ns3Device],
+    params: CommonParams,
+    base_port: int = 9000,
+) -> tuple[list[Any], list[Any]]:
     """One sink per device on the server, one sender per device, both started now."""
     senders, sinks = [], []
     for dev in devices:
@@ -80,16 +87,23 @@ def install_apps(ns: Any, owin: Any, server: Any, server_addr: Any, nodes: Any,
         server.AddApplication(sink)
         sender = owin.NewSender()
         peer = ns.InetSocketAddress(server_addr, port).ConvertTo()
-        sender.Configure(peer, tcp, params.segment_bytes, params.udp_rate_mbps * 1e6,
-                         params.udp_loss_timeout_s, sink)
+        sender.Configure(
+            peer,
+            tcp,
+            params.segment_bytes,
+            params.udp_rate_mbps * 1e6,
+            params.udp_loss_timeout_s,
+            sink,
+        )
         nodes.Get(dev.index).AddApplication(sender)
         senders.append(sender)
         sinks.append(sink)
     return senders, sinks
 
 
-def wait_for(ns: Any, owin: Any, ready: Callable[[], bool], limit_s: float, what: str,
-             step_s: float = 0.001) -> None:
+def wait_for(
+    ns: Any, owin: Any, ready: Callable[[], bool], limit_s: float, what: str, step_s: float = 0.001
+) -> None:
     """Advance in small steps until ``ready()``; fail clearly after ``limit_s``."""
     t = ns.Simulator.Now().GetSeconds()
     while not ready():

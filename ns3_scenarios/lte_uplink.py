@@ -23,10 +23,13 @@ from pydantic import Field
 
 from ns3_scenarios.common import Built, CommonParams, Ns3Device, install_apps, wait_for
 
-__all__ = ["Params", "build"]
+__all__ = ["Params", "build", "peak_rate_bps"]
 
-_SCHEDULERS = {"shares": "owin::UlShareScheduler", "rr": "ns3::RrFfMacScheduler",
-               "pf": "ns3::PfFfMacScheduler"}
+_SCHEDULERS = {
+    "shares": "owin::UlShareScheduler",
+    "rr": "ns3::RrFfMacScheduler",
+    "pf": "ns3::PfFfMacScheduler",
+}
 
 
 class Params(CommonParams):
@@ -40,15 +43,27 @@ class Params(CommonParams):
     #: ns-3's PHY error model for data; off means every transport block decodes.
     data_error_model: bool = False
     enb_noise_figure_db: float = Field(7.0, ge=0)
+    #: RLC UM transmit buffer per bearer (ns-3's default of 10 KiB drops TCP windows).
+    rlc_buffer_bytes: int = Field(4 * 1024 * 1024, ge=10 * 1024)
+
+
+def peak_rate_bps(params: Params) -> float:
+    """An upper bound of the cell's uplink goodput: 6 bit/s/Hz on every RB (LTE's
+    highest uplink MCS carries about 4)."""
+    return params.ul_bandwidth_rbs * 180e3 * 6.0
 
 
 def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: int) -> Built:
     """Build the cell and the EPC, attach every UE, open the connections."""
     ns.Config.SetDefault("ns3::LteUePhy::EnableUplinkPowerControl", ns.BooleanValue(False))
-    ns.Config.SetDefault("ns3::LteSpectrumPhy::DataErrorModelEnabled",
-                         ns.BooleanValue(params.data_error_model))
+    ns.Config.SetDefault(
+        "ns3::LteSpectrumPhy::DataErrorModelEnabled", ns.BooleanValue(params.data_error_model)
+    )
     ns.Config.SetDefault("ns3::LteEnbPhy::NoiseFigure", ns.DoubleValue(params.enb_noise_figure_db))
     ns.Config.SetDefault("ns3::LteHelper::UseIdealRrc", ns.BooleanValue(True))
+    # RLC UM drops what exceeds its buffer (10 KiB by default): a TCP window does, and a
+    # short flow then waits for a retransmission timeout. Size it for whole chunks.
+    ns.Config.SetDefault("ns3::LteRlcUm::MaxTxBufferSize", ns.UintegerValue(params.rlc_buffer_bytes))
     ns.Config.SetDefault("ns3::LteEnbRrc::SrsPeriodicity", ns.UintegerValue(80))
     ns.Config.SetDefault("ns3::TcpSocket::SegmentSize", ns.UintegerValue(params.segment_bytes))
 
@@ -110,25 +125,37 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
         return ue_devs.Get(i).GetObject[ns.LteUeNetDevice]().GetRrc()
 
     def attached() -> bool:
-        return all(int(rrc(i).GetRnti()) != 0
-                   and rrc(i).GetState() == ns.LteUeRrc.CONNECTED_NORMALLY
-                   for i in range(len(devices)))
+        return all(
+            int(rrc(i).GetRnti()) != 0 and rrc(i).GetState() == ns.LteUeRrc.CONNECTED_NORMALLY
+            for i in range(len(devices))
+        )
 
     wait_for(ns, owin, attached, params.warmup_limit_s, "attach of every UE")
-    senders, sinks = install_apps(ns, owin, remote.Get(0), inet_if.GetAddress(1), ues, devices,
-                                  params)
-    wait_for(ns, owin, lambda: all(bool(s.IsReady()) for s in senders), params.warmup_limit_s,
-             "connection set-up of every UE")
+    senders, sinks = install_apps(
+        ns, owin, remote.Get(0), inet_if.GetAddress(1), ues, devices, params
+    )
+    wait_for(
+        ns,
+        owin,
+        lambda: all(bool(s.IsReady()) for s in senders),
+        params.warmup_limit_s,
+        "connection set-up of every UE",
+    )
 
     def apply_shares(weights: dict[int, float]) -> None:
         for index, w in weights.items():
             owin.SetUlWeight(int(rrc(index).GetRnti()), float(w))
 
     owin.ClearUlWeights()
-    # Upper bound of a UE's goodput: every RB at 64-QAM-free LTE UL peak (~5.6 bit/s/Hz
-    # incl. overheads would be less; 6 bit/s/Hz over 180 kHz per RB bounds it).
-    peak = params.ul_bandwidth_rbs * 180e3 * 6.0
-    return Built(senders, sinks, apply_shares if params.scheduler == "shares" else None, peak,
-                 {"scenario": "lte-uplink", "ul_bandwidth_rbs": params.ul_bandwidth_rbs,
-                  "scheduler": params.scheduler},
-                 keep=[lte, epc, p2p, routing, remote, enb, ues, enb_devs, ue_devs, internet])
+    return Built(
+        senders,
+        sinks,
+        apply_shares if params.scheduler == "shares" else None,
+        peak_rate_bps(params),
+        {
+            "scenario": "lte-uplink",
+            "ul_bandwidth_rbs": params.ul_bandwidth_rbs,
+            "scheduler": params.scheduler,
+        },
+        keep=[lte, epc, p2p, routing, remote, enb, ues, enb_devs, ue_devs, internet],
+    )

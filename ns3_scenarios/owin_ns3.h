@@ -80,6 +80,19 @@ ScheduleStopAt(double t)
 }
 
 inline void
+InjectedFault()
+{
+    NS_FATAL_ERROR("owin-cosim fault injection (OWIN_COSIM_NS3_FAULT)");
+}
+
+/// Test hook: an ns-3 fatal error at absolute time ``t`` (see the worker's docstring).
+inline void
+ScheduleFaultAt(double t)
+{
+    Simulator::Schedule(Seconds(t) - Simulator::Now(), &InjectedFault);
+}
+
+inline void
 CancelEvent(EventId ev)
 {
     Simulator::Cancel(ev);
@@ -498,6 +511,9 @@ ClearUlWeights()
 class UlShareScheduler : public FfMacScheduler
 {
   public:
+    /// RBs every granted UE keeps whatever its weight (ns-3's schedulers use 3).
+    static constexpr int kMinRbs = 3;
+
     static TypeId GetTypeId()
     {
         static TypeId tid = TypeId("owin::UlShareScheduler")
@@ -687,16 +703,25 @@ class UlShareScheduler : public FfMacScheduler
                 std::fill(w.begin(), w.end(), 1.0);
                 wsum = static_cast<double>(w.size());
             }
-            // Largest remainder: RB counts proportional to the weights.
+            // Every UE the round-robin scheduler granted keeps a floor of RBs (a UE left
+            // without its grant would wait for a fresh buffer report, i.e. a TCP timeout);
+            // the rest is split in proportion to the weights (largest remainder).
             std::vector<int> n(dcis.size());
-            std::vector<std::pair<double, size_t>> rest;
             int given = 0;
             for (size_t i = 0; i < dcis.size(); ++i)
             {
-                double exact = total * w[i] / wsum;
-                n[i] = static_cast<int>(std::floor(exact + 1e-9));
+                n[i] = std::min<int>(kMinRbs, dcis[i].m_rbLen);
                 given += n[i];
-                rest.emplace_back(-(exact - n[i]), i);
+            }
+            const int spare = total - given;
+            std::vector<std::pair<double, size_t>> rest;
+            for (size_t i = 0; i < dcis.size(); ++i)
+            {
+                double exact = spare * w[i] / wsum;
+                int whole = static_cast<int>(std::floor(exact + 1e-9));
+                n[i] += whole;
+                given += whole;
+                rest.emplace_back(-(exact - whole), i);
             }
             std::stable_sort(rest.begin(), rest.end());
             for (size_t j = 0; given < total && j < rest.size(); ++j, ++given)

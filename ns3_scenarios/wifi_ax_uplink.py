@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from ns3_scenarios.common import Built, CommonParams, Ns3Device, install_apps, wait_for
 
-__all__ = ["Params", "build"]
+__all__ = ["Params", "build", "peak_rate_bps"]
 
 #: HE PHY rate with MCS 11, one spatial stream, 800 ns GI (Mbit/s), by channel width.
 _PEAK_MBPS = {20: 143.4, 40: 286.8, 80: 600.5, 160: 1201.0}
@@ -47,6 +47,11 @@ class Params(CommonParams):
         return self
 
 
+def peak_rate_bps(params: Params) -> float:
+    """An upper bound of the channel's goodput: the HE PHY rate at MCS 11, 1 SS."""
+    return _PEAK_MBPS[params.channel_width_mhz] * 1e6
+
+
 def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: int) -> Built:
     """Build the BSS, associate every station, open the connections."""
     k = len(devices)
@@ -62,16 +67,19 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
         loss.SetAttribute("Exponent", ns.DoubleValue(params.exponent))
         loss.SetAttribute("ReferenceLoss", ns.DoubleValue(params.reference_loss_db))
         channel.AddPropagationLossModel(loss)
-        channel.SetPropagationDelayModel(
-            ns.CreateObject[ns.ConstantSpeedPropagationDelayModel]())
+        channel.SetPropagationDelayModel(ns.CreateObject[ns.ConstantSpeedPropagationDelayModel]())
         phy: Any = ns.SpectrumWifiPhyHelper()
         phy.SetChannel(channel)
     else:
         ych = ns.YansWifiChannelHelper()
         ych.SetPropagationDelay("ns3::ConstantSpeedPropagationDelayModel")
-        ych.AddPropagationLoss("ns3::LogDistancePropagationLossModel",
-                               "Exponent", ns.DoubleValue(params.exponent),
-                               "ReferenceLoss", ns.DoubleValue(params.reference_loss_db))
+        ych.AddPropagationLoss(
+            "ns3::LogDistancePropagationLossModel",
+            "Exponent",
+            ns.DoubleValue(params.exponent),
+            "ReferenceLoss",
+            ns.DoubleValue(params.reference_loss_db),
+        )
         phy = ns.YansWifiPhyHelper()
         phy.SetChannel(ych.Create())
     phy.Set("ChannelSettings", channel_settings)
@@ -82,8 +90,9 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
         wifi.SetRemoteStationManager("ns3::IdealWifiManager")
     else:
         mode = ns.StringValue(f"HeMcs{params.constant_mcs}")
-        wifi.SetRemoteStationManager("ns3::ConstantRateWifiManager", "DataMode", mode,
-                                     "ControlMode", mode)
+        wifi.SetRemoteStationManager(
+            "ns3::ConstantRateWifiManager", "DataMode", mode, "ControlMode", mode
+        )
     mac = ns.WifiMacHelper()
     ssid = ns.Ssid("owin-cosim")
     sta_devs = ns.NetDeviceContainer()
@@ -96,9 +105,13 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
     phy.Set("TxPowerEnd", ns.DoubleValue(20.0))
     mac.SetType("ns3::ApWifiMac", "Ssid", ns.SsidValue(ssid))
     if params.ul_ofdma:
-        mac.SetMultiUserScheduler("ns3::RrMultiUserScheduler",
-                                  "EnableUlOfdma", ns.BooleanValue(True),
-                                  "EnableBsrp", ns.BooleanValue(True))
+        mac.SetMultiUserScheduler(
+            "ns3::RrMultiUserScheduler",
+            "EnableUlOfdma",
+            ns.BooleanValue(True),
+            "EnableBsrp",
+            ns.BooleanValue(True),
+        )
     ap_dev = wifi.Install(phy, mac, ap)
 
     stream = ns.WifiHelper.AssignStreams(ap_dev, 100)
@@ -129,9 +142,23 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
 
     wait_for(ns, owin, associated, params.warmup_limit_s, "association of every station")
     senders, sinks = install_apps(ns, owin, ap.Get(0), ap_if.GetAddress(0), stas, devices, params)
-    wait_for(ns, owin, lambda: all(bool(s.IsReady()) for s in senders), params.warmup_limit_s,
-             "connection set-up of every station")
-    return Built(senders, sinks, None, _PEAK_MBPS[params.channel_width_mhz] * 1e6,
-                 {"scenario": "wifi-ax-uplink", "channel_width_mhz": params.channel_width_mhz,
-                  "phy": params.phy, "ul_ofdma": params.ul_ofdma},
-                 keep=[wifi, phy, mac, ap, stas, ap_dev, sta_devs])
+    wait_for(
+        ns,
+        owin,
+        lambda: all(bool(s.IsReady()) for s in senders),
+        params.warmup_limit_s,
+        "connection set-up of every station",
+    )
+    return Built(
+        senders,
+        sinks,
+        None,
+        peak_rate_bps(params),
+        {
+            "scenario": "wifi-ax-uplink",
+            "channel_width_mhz": params.channel_width_mhz,
+            "phy": params.phy,
+            "ul_ofdma": params.ul_ofdma,
+        },
+        keep=[wifi, phy, mac, ap, stas, ap_dev, sta_devs],
+    )

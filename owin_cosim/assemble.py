@@ -13,19 +13,26 @@ shadowing ``[seed, 2]``; the planning surrogate uses the same streams of a deriv
 
 from __future__ import annotations
 
+import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from owin_cosim.accel_spec import ChipSpec, load_chip_spec
 from owin_cosim.analytic_model import AnalyticCostModel
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.model_file import load_model_file
+from owin_cosim.network import NetworkBackend
+from owin_cosim.ns3_backend import Ns3Device, Ns3Uplink
+from owin_cosim.ns3_env import INSTALL_HINT, ns3_installed
 from owin_cosim.ofdm import OfdmChannel, OfdmUplink
 from owin_cosim.policies import make_policy
 from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
-from owin_cosim.scenario import Scenario, load_scenario
+from owin_cosim.scenario import Scenario, load_scenario, validation_to_config_error
 from owin_cosim.workload import ModelGraph
 from owin_cosim.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
@@ -176,14 +183,36 @@ def _chip(s: Scenario, file: Path) -> ChipSpec:
     return load_chip_spec(spec_path)
 
 
+def _say(message: str) -> None:
+    print(f"owin-cosim: {message}", file=sys.stderr, flush=True)
+
+
+def _ns3_peak_rate_bps(s: Scenario, file: Path) -> float:
+    """Validate ``network.ns3`` against its scenario's schema; return the peak rate."""
+    from ns3_scenarios import SCENARIOS
+
+    name = s.network.ns3.scenario
+    module = SCENARIOS.get(name)
+    if module is None:
+        raise ConfigError(
+            file,
+            "network.ns3.scenario",
+            f"unknown ns-3 scenario {name!r}; expected one of: {', '.join(sorted(SCENARIOS))}",
+        )
+    try:
+        params = module.Params.model_validate(s.network.ns3.params)
+    except ValidationError as exc:
+        raise validation_to_config_error(exc, file, module.Params, "network.ns3.params") from None
+    return float(module.peak_rate_bps(params))
+
+
 def assemble(s: Scenario, file: str | Path) -> Problem:
     """Build the :class:`Problem` of scenario ``s`` read from ``file``."""
     file = Path(file)
     make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
-    if s.network.backend == "ns3":
+    if s.network.backend == "ns3" and s.network.ns3.endpoint is None and not ns3_installed():
         raise BackendUnavailableError(
-            f"{file}: network.backend: 'ns3' is not available in this version of owin-cosim "
-            "(the ns-3 worker lands with the ns-3 backend); use backend 'ofdm'"
+            f"{file}: network.backend is 'ns3' but ns-3 is not installed; {INSTALL_HINT}"
         )
     if s.accelerator.cost_backend == "timeloop":
         raise BackendUnavailableError(
@@ -213,22 +242,51 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
     cfg = s.network.ofdm
     uplinks = [d.uplink() for d in devices]
     channel = OfdmChannel(cfg, uplinks, s.seed)
-    arrival, radio_s = channel.uplink_bounds([d.chunk_bytes for d in devices])
     mean_rate = np.array([channel.mean_rate_bps(k) for k in range(len(devices))])
     seed, pseed = s.seed, planning_seed(s.seed)
+
+    def surrogate() -> NetworkBackend:
+        return OfdmUplink(cfg, uplinks, pseed)
+
+    make_network: Callable[[], NetworkBackend]
+    if s.network.backend == "ns3":
+        ns3cfg = s.network.ns3
+        peak = _ns3_peak_rate_bps(s, file)
+        ns3_devices = [
+            Ns3Device(d.name, d.distance_m, 10.0 * math.log10(d.tx_power_W * 1e3)) for d in devices
+        ]
+        arrival = [[float(c) * 8.0 / peak for c in np.cumsum(d.chunk_bytes)] for d in devices]
+        radio_s = sum(d.payload_bytes for d in devices) * 8.0 / peak
+
+        def make_network() -> NetworkBackend:
+            return Ns3Uplink(ns3cfg, ns3_devices, seed, say=_say)
+
+        def planning_ns3() -> NetworkBackend:
+            return Ns3Uplink(ns3cfg, ns3_devices, pseed, say=_say)
+
+        make_planning = planning_ns3 if ns3cfg.planning == "ns3" else surrogate
+        units = len(devices)
+    else:
+        arrival, radio_s = channel.uplink_bounds([d.chunk_bytes for d in devices])
+
+        def make_network() -> NetworkBackend:
+            return OfdmUplink(cfg, uplinks, seed)
+
+        make_planning = surrogate
+        units = cfg.num_rbs
     return Problem(
         name=s.name,
         seed=s.seed,
         devices=devices,
         dag=dag,
         noc=noc,
-        make_network=lambda: OfdmUplink(cfg, uplinks, seed),
-        make_planning_network=lambda: OfdmUplink(cfg, uplinks, pseed),
+        make_network=make_network,
+        make_planning_network=make_planning,
         mean_rate_bps=mean_rate,
         earliest_arrival_s=arrival,
         radio_bound_s=radio_s,
-        radio_units=cfg.num_rbs,
-        network_backend="ofdm",
+        radio_units=units,
+        network_backend=s.network.backend,
         cost_backend=cost.name,
         accelerator=chip.name,
     )

@@ -240,6 +240,22 @@ def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
         out.print("valid")
 
 
+@app.command("ns3-worker")
+def ns3_worker(
+    bind: Annotated[
+        str, typer.Option(help="ZeroMQ endpoint to listen on, e.g. tcp://0.0.0.0:5555.")
+    ],
+) -> None:
+    """Run one ns-3 worker on its own (for containers): serve one session, then exit."""
+    from owin_cosim.ns3_env import require_ns3
+    from owin_cosim.ns3_worker import run_worker
+
+    with _guard(False):
+        require_ns3()
+        err.print(f"owin-cosim ns3-worker listening on {bind}")
+        run_worker(bind)
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,

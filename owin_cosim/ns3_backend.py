@@ -75,8 +75,14 @@ class Ns3Uplink(NetworkBackend):
 
     name = "ns3"
 
-    def __init__(self, config: Ns3Config, devices: Sequence[Ns3Device], seed: int,
-                 *, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Ns3Config,
+        devices: Sequence[Ns3Device],
+        seed: int,
+        *,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
         self.devices = list(devices)
         self.seed = seed
@@ -100,10 +106,16 @@ class Ns3Uplink(NetworkBackend):
                 endpoint = config.endpoint
             self._sock.connect(endpoint)
             self._call(request("hello"), config.startup_timeout_s)
-            self.info = self._call(request(
-                "configure", scenario=config.scenario, params=config.params,
-                devices=[d.as_dict() for d in self.devices], seed=seed),
-                config.startup_timeout_s)
+            self.info = self._call(
+                request(
+                    "configure",
+                    scenario=config.scenario,
+                    params=config.params,
+                    devices=[d.as_dict() for d in self.devices],
+                    seed=seed,
+                ),
+                config.startup_timeout_s,
+            )
         except BaseException:
             self.close()
             raise
@@ -115,11 +127,22 @@ class Ns3Uplink(NetworkBackend):
         self._stderr = (self._tmp / "stderr.log").open("wb")
         # The worker imports from an empty directory (ns-3 globs the cwd for libraries).
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "owin_cosim.ns3_worker", "--bind", endpoint,
-             "--parent-pid", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            cwd=self._tmp, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": _import_path()})
+            [
+                sys.executable,
+                "-m",
+                "owin_cosim.ns3_worker",
+                "--bind",
+                endpoint,
+                "--parent-pid",
+                str(os.getpid()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            cwd=self._tmp,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": _import_path()},
+        )
         return endpoint
 
     def _stderr_tail(self, lines: int = 15) -> str:
@@ -163,8 +186,9 @@ class Ns3Uplink(NetworkBackend):
                 code = self._proc.returncode
                 raise self._fail(f"died (exit code {code}) during {message['op']!r}") from None
             if time.monotonic() > deadline:
-                raise self._fail(f"stopped answering: no reply to {message['op']!r} within "
-                                 f"{timeout_s:g} s") from None
+                raise self._fail(
+                    f"stopped answering: no reply to {message['op']!r} within {timeout_s:g} s"
+                ) from None
 
     # ---- NetworkBackend -----------------------------------------------------------
     @property
@@ -172,23 +196,44 @@ class Ns3Uplink(NetworkBackend):
         return self._now
 
     def submit(self, chunk: ChunkTx, at_s: float) -> None:
-        self._call(request("submit", chunks=[{"device": chunk.device, "chunk": chunk.chunk,
-                                              "nbytes": chunk.nbytes, "at_s": at_s}]),
-                   self.config.heartbeat_timeout_s)
+        self._call(
+            request(
+                "submit",
+                chunks=[
+                    {
+                        "device": chunk.device,
+                        "chunk": chunk.chunk,
+                        "nbytes": chunk.nbytes,
+                        "at_s": at_s,
+                    }
+                ],
+            ),
+            self.config.heartbeat_timeout_s,
+        )
         self._backlog += 1
 
     def set_shares(self, shares: Mapping[str, float], at_s: float) -> None:
-        self._call(request("set_shares", shares=dict(shares), at_s=at_s),
-                   self.config.heartbeat_timeout_s)
+        self._call(
+            request("set_shares", shares=dict(shares), at_s=at_s), self.config.heartbeat_timeout_s
+        )
 
     def advance(self, until_s: float) -> AdvanceResult:
         until = None if until_s == float("inf") else until_s
         answer = self._call(request("advance", until_s=until), self.config.heartbeat_timeout_s)
         self._now = float(answer["time_s"])
         self.events += int(answer.get("events", 0))
-        done = tuple(Delivery(d["device"], d["chunk"], d["nbytes"], d["submit_s"],
-                              d["first_byte_s"], d["last_byte_s"], d["lost_bytes"])
-                     for d in answer["deliveries"])
+        done = tuple(
+            Delivery(
+                d["device"],
+                d["chunk"],
+                d["nbytes"],
+                d["submit_s"],
+                d["first_byte_s"],
+                d["last_byte_s"],
+                d["lost_bytes"],
+            )
+            for d in answer["deliveries"]
+        )
         self._backlog -= len(done)
         return AdvanceResult(self._now, done)
 
@@ -198,8 +243,7 @@ class Ns3Uplink(NetworkBackend):
     def radio_usage(self) -> list[RadioUse]:
         if self._usage is None:
             answer = self._call(request("usage"), self.config.heartbeat_timeout_s)
-            self._usage = [RadioUse(u["device"], u["start_s"], u["end_s"], 1)
-                           for u in answer["usage"]]
+            self._usage = _merge_intervals(answer["usage"])
         return sorted(self._usage, key=lambda u: (u.start_s, u.device))
 
     def close(self) -> None:
@@ -229,6 +273,32 @@ class Ns3Uplink(NetworkBackend):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _merge_intervals(usage: list[dict[str, Any]]) -> list[RadioUse]:
+    """Per device, the union of its chunks' [release, delivery] intervals (busy time).
+
+    >>> [(u.start_s, u.end_s) for u in _merge_intervals([
+    ...     {"device": "a", "start_s": 0.0, "end_s": 2.0},
+    ...     {"device": "a", "start_s": 1.0, "end_s": 3.0},
+    ...     {"device": "a", "start_s": 5.0, "end_s": 6.0}])]
+    [(0.0, 3.0), (5.0, 6.0)]
+    """
+    out: list[RadioUse] = []
+    by_device: dict[str, list[tuple[float, float]]] = {}
+    for u in usage:
+        by_device.setdefault(u["device"], []).append((float(u["start_s"]), float(u["end_s"])))
+    for device, spans in by_device.items():
+        spans.sort()
+        start, end = spans[0]
+        for s, e in spans[1:]:
+            if s > end:
+                out.append(RadioUse(device, start, end, 1))
+                start, end = s, e
+            else:
+                end = max(end, e)
+        out.append(RadioUse(device, start, end, 1))
+    return out
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from owin_cosim.errors import BackendUnavailableError
 
 __all__ = [
+    "INSTALL_HINT",
     "NS3_VERSION",
     "cache_dir",
     "ensure_pch",
@@ -52,8 +53,9 @@ def ns3_installed() -> bool:
 def require_ns3() -> None:
     """Raise :class:`BackendUnavailableError` with the install hint if ns-3 is missing."""
     if not ns3_installed():
-        raise BackendUnavailableError(f"the ns-3 backend needs ns-3, which is not installed; "
-                                      f"{INSTALL_HINT}")
+        raise BackendUnavailableError(
+            f"the ns-3 backend needs ns-3, which is not installed; {INSTALL_HINT}"
+        )
 
 
 def _spec_dir(module: str) -> Path:
@@ -70,7 +72,9 @@ def ns3_include_dir() -> Path:
 
 def owin_header() -> Path:
     """owin-cosim's C++ code for ns-3 (``ns3_scenarios/owin_ns3.h``)."""
-    return Path(__file__).resolve().parents[1] / "ns3_scenarios" / "owin_ns3.h"
+    import ns3_scenarios
+
+    return Path(ns3_scenarios.__file__).resolve().parent / "owin_ns3.h"
 
 
 def cache_dir() -> Path:
@@ -115,12 +119,24 @@ def ensure_pch(say: Callable[[str], None] | None = None) -> Path:
     os.close(fd)
     try:
         proc = subprocess.run(
-            [sys.executable, str(backend / "etc" / "dictpch" / "makepch.py"), tmp,
-             f"-I{ns3_include_dir()}", *headers],
-            cwd=backend, capture_output=True, text=True, timeout=600, check=False)
+            [
+                sys.executable,
+                str(backend / "etc" / "dictpch" / "makepch.py"),
+                tmp,
+                f"-I{ns3_include_dir()}",
+                *headers,
+            ],
+            cwd=backend,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if proc.returncode != 0 or os.path.getsize(tmp) == 0:
             raise BackendUnavailableError(
-                "building the ns-3 precompiled header failed:\n" + (proc.stderr or proc.stdout)[-2000:])
+                "building the ns-3 precompiled header failed:\n"
+                + (proc.stderr or proc.stdout)[-2000:]
+            )
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -148,11 +164,11 @@ def import_ns3() -> tuple[Any, Any, Any]:
     pch = ensure_pch()
     os.environ["CLING_STANDARD_PCH"] = str(pch)
     with _in_empty_directory():
-        from ns import ns  # type: ignore[import-not-found]
-        import cppyy  # type: ignore[import-not-found]
+        import cppyy
+        from ns import ns
 
         cppyy.cppdef(owin_header().read_text(encoding="utf-8"))
-        from cppyy.gbl import owin  # type: ignore[import-not-found]
+        from cppyy.gbl import owin
 
         owin.RegisterTypes()
     return ns, cppyy, owin

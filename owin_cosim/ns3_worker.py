@@ -11,6 +11,11 @@ ns-3 never runs past the time it is granted: ``advance`` runs in slices, each en
 a scheduled stop no later than the grant, and returns early at the first instant a chunk
 is delivered (the sinks stop the simulator). Between slices the worker sends heartbeats.
 
+Fault injection (for tests of the coordinator's failure handling):
+``OWIN_COSIM_NS3_FAULT=abort@T`` makes ns-3 fail fatally at simulated time ``T`` (s after
+warm-up); ``OWIN_COSIM_NS3_FAULT=hang`` makes the worker stop answering on its first
+``advance``.
+
 Transmission order: a chunk is *released* to its device's socket only when the plan
 lets the device send: devices with a positive share send; devices with share 0 wait
 until no device with a positive share has data left (the same rule as the OFDM
@@ -105,8 +110,14 @@ class Worker:
             try:
                 result = handler(message)
             except Exception as exc:
-                self.send(reply(op, ok=False, error=f"{type(exc).__name__}: {exc}",
-                                traceback=traceback.format_exc()))
+                self.send(
+                    reply(
+                        op,
+                        ok=False,
+                        error=f"{type(exc).__name__}: {exc}",
+                        traceback=traceback.format_exc(),
+                    )
+                )
                 continue
             self.send(reply(op, **result))
             if op == "shutdown":
@@ -128,8 +139,10 @@ class Worker:
         if module is None:
             raise ValueError(f"unknown ns-3 scenario {name!r}; expected one of {sorted(SCENARIOS)}")
         params = module.Params.model_validate(message.get("params") or {})
-        devices = [Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
-                   for i, d in enumerate(message["devices"])]
+        devices = [
+            Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
+            for i, d in enumerate(message["devices"])
+        ]
         seed = int(message.get("seed", 1))
         ns, _, owin = import_ns3()
         # Explicit streams: seed and run fixed here; every model's streams assigned by
@@ -138,10 +151,18 @@ class Worker:
         ns.RngSeedManager.SetRun(1)
         built = module.build(ns, owin, params, devices, seed)
         t0 = float(ns.Simulator.Now().GetSeconds())
-        self.session = _Session(ns, owin, built, params, [d.name for d in devices], t0,
-                                [0.0] * len(devices))
-        return {"t0_s": t0, "peak_rate_bps": built.peak_rate_bps, "describe": built.describe,
-                "shares_in_radio": built.apply_shares is not None}
+        fault = os.environ.get("OWIN_COSIM_NS3_FAULT", "")
+        if fault.startswith("abort@"):
+            owin.ScheduleFaultAt(t0 + float(fault.removeprefix("abort@")))
+        self.session = _Session(
+            ns, owin, built, params, [d.name for d in devices], t0, [0.0] * len(devices)
+        )
+        return {
+            "t0_s": t0,
+            "peak_rate_bps": built.peak_rate_bps,
+            "describe": built.describe,
+            "shares_in_radio": built.apply_shares is not None,
+        }
 
     def _s(self) -> _Session:
         if self.session is None:
@@ -191,6 +212,8 @@ class Worker:
     def op_advance(self, message: dict[str, Any]) -> dict[str, Any]:
         s = self._s()
         ns, owin, hub = s.ns, s.owin, s.owin.TheHub()
+        if os.environ.get("OWIN_COSIM_NS3_FAULT") == "hang":
+            time.sleep(3600)
         until = message.get("until_s")
         limit = math.inf if until is None else float(until)
         start_events = int(ns.Simulator.GetEventCount())
@@ -201,8 +224,10 @@ class Worker:
             if now >= limit - 1e-12:
                 break
             if now > s.params.max_sim_time_s:
-                raise RuntimeError(f"no delivery within max_sim_time_s={s.params.max_sim_time_s} "
-                                   "s of simulated time: is a device out of range?")
+                raise RuntimeError(
+                    f"no delivery within max_sim_time_s={s.params.max_sim_time_s} "
+                    "s of simulated time: is a device out of range?"
+                )
             target = min(limit, now + s.params.slice_s)
             future = [c.at_s for c in s.chunks if c.released_s is None and c.at_s > now]
             if future:
@@ -220,17 +245,31 @@ class Worker:
             for c in s.chunks:
                 if c.device == k and c.chunk == chunk and not c.delivered:
                     c.delivered = True
-                    s.usage.append({"device": s.names[k], "start_s": c.released_s,
-                                    "end_s": float(d.last) - s.t0})
+                    s.usage.append(
+                        {
+                            "device": s.names[k],
+                            "start_s": c.released_s,
+                            "end_s": float(d.last) - s.t0,
+                        }
+                    )
                     break
-            deliveries.append({
-                "device": s.names[k], "chunk": chunk, "nbytes": int(d.nbytes),
-                "submit_s": float(d.submit), "first_byte_s": float(d.first) - s.t0,
-                "last_byte_s": float(d.last) - s.t0, "lost_bytes": int(d.lost),
-            })
+            deliveries.append(
+                {
+                    "device": s.names[k],
+                    "chunk": chunk,
+                    "nbytes": int(d.nbytes),
+                    "submit_s": float(d.submit),
+                    "first_byte_s": float(d.first) - s.t0,
+                    "last_byte_s": float(d.last) - s.t0,
+                    "lost_bytes": int(d.lost),
+                }
+            )
         hub.Clear()
-        return {"time_s": self._now(), "deliveries": deliveries,
-                "events": int(ns.Simulator.GetEventCount()) - start_events}
+        return {
+            "time_s": self._now(),
+            "deliveries": deliveries,
+            "events": int(ns.Simulator.GetEventCount()) - start_events,
+        }
 
     def op_usage(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"usage": list(self._s().usage)}
@@ -258,8 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m owin_cosim.ns3_worker --bind ENDPOINT [--parent-pid PID]``."""
     parser = argparse.ArgumentParser(prog="owin-cosim ns3-worker")
     parser.add_argument("--bind", required=True, help="ZeroMQ endpoint, e.g. tcp://0.0.0.0:5555")
-    parser.add_argument("--parent-pid", type=int, default=None,
-                        help="exit when this process (the coordinator) is gone")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit when this process (the coordinator) is gone",
+    )
     args = parser.parse_args(argv)
     run_worker(args.bind, args.parent_pid)
 

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from owin_cosim.errors import ConfigError
+from owin_cosim.ns3_backend import Ns3Config
 from owin_cosim.ofdm import OfdmConfig
 
 __all__ = [
@@ -137,8 +138,8 @@ class NetworkSection(_Strict):
 
     backend: Literal["ofdm", "ns3"] = "ofdm"
     ofdm: OfdmConfig = Field(default_factory=OfdmConfig)
-    #: Parameters of the ns-3 backend (a later issue); validated by that backend.
-    ns3: dict[str, Any] | None = None
+    #: The ns-3 backend: scenario, its parameters, worker options.
+    ns3: Ns3Config = Field(default_factory=Ns3Config)
 
 
 class EncoderRef(_Strict):
