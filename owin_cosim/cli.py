@@ -13,6 +13,7 @@ Bad inputs exit with code 2 and one clear message (``--debug`` shows the traceba
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,6 +253,7 @@ def ns3_worker(
 
     with _guard(False):
         require_ns3()
+        os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
         err.print(f"owin-cosim ns3-worker listening on {bind}")
         run_worker(bind)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,9 @@ from owin_cosim.ns3_env import ensure_pch, require_ns3
 from owin_cosim.protocol import ProtocolError, decode, encode, request
 
 __all__ = ["Ns3Config", "Ns3Device", "Ns3Uplink", "Ns3WorkerError"]
+
+
+_STACK_LINE = re.compile(r"^(#\d+\s|entry=|\s+at\s|\s*\*\*\* Break \*\*\*|0x[0-9a-f]+)")
 
 
 class Ns3WorkerError(OwinError):
@@ -141,7 +145,7 @@ class Ns3Uplink(NetworkBackend):
             stderr=self._stderr,
             cwd=self._tmp,
             start_new_session=True,
-            env={**os.environ, "PYTHONPATH": _import_path()},
+            env={**os.environ, "PYTHONPATH": _import_path(), "CPPYY_CRASH_QUIET": "1"},
         )
         return endpoint
 
@@ -152,8 +156,10 @@ class Ns3Uplink(NetworkBackend):
             text = (self._tmp / "stderr.log").read_text(errors="replace")
         except OSError:
             return ""
-        tail = "\n".join(text.strip().splitlines()[-lines:])
-        return tail or "(stderr empty)"
+        # Keep what people read (ns-3's messages, Python tracebacks), not the debugger's
+        # stack dump that a C++ crash may print.
+        kept = [line for line in text.strip().splitlines() if not _STACK_LINE.match(line)]
+        return "\n".join(kept[-lines:]) or "(stderr empty)"
 
     def _fail(self, what: str) -> Ns3WorkerError:
         where = f"ns-3 worker for scenario {self.config.scenario!r}"

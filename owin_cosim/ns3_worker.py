@@ -41,6 +41,8 @@ from owin_cosim.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode,
 __all__ = ["Worker", "main"]
 
 _HEARTBEAT_S = 0.5
+#: cppyy's exceptions for C++ crashes (signals turned into Python exceptions).
+_FATAL = {"FatalError", "SegmentationViolation", "BusError", "AbortSignal", "IllegalInstruction"}
 
 
 @dataclass
@@ -118,6 +120,15 @@ class Worker:
                         traceback=traceback.format_exc(),
                     )
                 )
+                if type(exc).__name__ in _FATAL:
+                    # cppyy turned a C++ crash into an exception: ns-3 is unusable now.
+                    print(
+                        f"owin-cosim ns3-worker: fatal {type(exc).__name__}: {exc}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    self.sock.close(linger=1000)
+                    os._exit(70)
                 continue
             self.send(reply(op, **result))
             if op == "shutdown":
@@ -304,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         help="exit when this process (the coordinator) is gone",
     )
     args = parser.parse_args(argv)
+    # A C++ crash should end the worker at once, not run gdb for a stack trace.
+    os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
     run_worker(args.bind, args.parent_pid)
 
 
