@@ -118,6 +118,10 @@ class ChunkSink : public Application
     /// A chunk will come, after those already expected (called at submission).
     void Expect(uint32_t chunk, uint64_t nbytes, double submit)
     {
+        if (nbytes == 0)
+        {
+            return; // a warm-up call (see Warm-up in ns3_worker.py); chunks are never empty
+        }
         Pending p;
         p.chunk = chunk;
         p.nbytes = nbytes;
@@ -478,6 +482,10 @@ ReleaseChunk(Ptr<ChunkSender> s, uint32_t chunk, uint64_t nbytes)
 inline void
 ReleaseAt(Ptr<ChunkSender> s, double t, uint32_t chunk, uint64_t nbytes)
 {
+    if (nbytes == 0)
+    {
+        return; // a warm-up call; chunks are never empty
+    }
     Time delay = Seconds(t) - Simulator::Now();
     if (delay.IsNegative())
     {

@@ -18,6 +18,7 @@ number and core number.
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -192,9 +193,11 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
     """
     net = problem.make_network() if network is None else network
     with net:
+        started = time.perf_counter()
         run = _Run(problem, plan, net)
         makespan = run.run()
         usage = net.radio_usage()
+        run_wall_s = time.perf_counter() - started
     dag = problem.dag
     modality = {d.name: d.modality for d in problem.devices}
     chunks = [
@@ -237,7 +240,7 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         }
         for d in problem.devices
     }
-    return RunResult(
+    result = RunResult(
         problem.name,
         plan.policy,
         problem.seed,
@@ -253,3 +256,5 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         radio,
         plan.describe(),
     )
+    result.run_wall_s = run_wall_s
+    return result

@@ -101,6 +101,8 @@ class Ns3Uplink(NetworkBackend):
         self._sock.setsockopt(zmq.LINGER, 0)
         self.events = 0
         self.info: dict[str, Any] = {}
+        #: Chunk releases and share changes, after ``radio_usage`` (for replays).
+        self.recording: dict[str, Any] = {}
         try:
             if config.endpoint is None:
                 require_ns3()
@@ -249,6 +251,7 @@ class Ns3Uplink(NetworkBackend):
     def radio_usage(self) -> list[RadioUse]:
         if self._usage is None:
             answer = self._call(request("usage"), self.config.heartbeat_timeout_s)
+            self.recording = {"releases": answer["releases"], "shares_log": answer["shares_log"]}
             self._usage = _merge_intervals(answer["usage"])
         return sorted(self._usage, key=lambda u: (u.start_s, u.device))
 

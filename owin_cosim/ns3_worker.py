@@ -26,6 +26,7 @@ scheduler). Releases are decided when shares or chunks change and at the start o
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -66,6 +67,9 @@ class _Session:
     weights: list[float]
     chunks: list[_Chunk] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
+    #: What happened, for a standalone replay of the same traffic (benchmarks).
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    shares_log: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Worker:
@@ -162,6 +166,7 @@ class Worker:
         ns.RngSeedManager.SetRun(1)
         built = module.build(ns, owin, params, devices, seed)
         t0 = float(ns.Simulator.Now().GetSeconds())
+        _warm_up(ns, owin, built)
         fault = os.environ.get("OWIN_COSIM_NS3_FAULT", "")
         if fault.startswith("abort@"):
             owin.ScheduleFaultAt(t0 + float(fault.removeprefix("abort@")))
@@ -202,6 +207,7 @@ class Worker:
                 raise ValueError(f"share of {name!r} must be a finite number >= 0, got {w!r}")
             weights[s.names.index(name)] = float(w)
         s.weights = weights
+        s.shares_log.append({"t": self._now(), "weights": weights})
         if s.built.apply_shares is not None:
             s.built.apply_shares({k: w for k, w in enumerate(weights)})
         self.regate()
@@ -218,6 +224,9 @@ class Worker:
         for c in pending:
             if c.released_s is None and c.device in eligible and c.at_s <= now + 1e-12:
                 c.released_s = now
+                s.releases.append(
+                    {"device": c.device, "chunk": c.chunk, "nbytes": c.nbytes, "t": now}
+                )
                 s.owin.ReleaseAt(s.built.senders[c.device], s.t0 + now, c.chunk, c.nbytes)
 
     def op_advance(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -283,12 +292,93 @@ class Worker:
         }
 
     def op_usage(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {"usage": list(self._s().usage)}
+        s = self._s()
+        return {
+            "usage": list(s.usage),
+            "releases": list(s.releases),
+            "shares_log": list(s.shares_log),
+        }
 
     def op_shutdown(self, message: dict[str, Any]) -> dict[str, Any]:
         if self.session is not None:
             self.session.ns.Simulator.Destroy()
         return {}
+
+
+def _warm_up(ns: Any, owin: Any, built: Any) -> None:
+    """Call every C++ entry point of the run loop once, with no effect.
+
+    cppyy generates a call wrapper the first time a C++ function is called from Python
+    (tens of milliseconds each); doing it here keeps it out of the simulated run.
+    """
+    hub = owin.TheHub()
+    built.sinks[0].Expect(0, 0, 0.0)
+    owin.ReleaseAt(built.senders[0], float(ns.Simulator.Now().GetSeconds()), 0, 0)
+    owin.CancelEvent(owin.ScheduleStopAt(float(ns.Simulator.Now().GetSeconds()) + 1.0))
+    int(ns.Simulator.GetEventCount())
+    if built.apply_shares is not None:
+        built.apply_shares({0: 1.0})
+        owin.ClearUlWeights()
+    int(hub.done.size())
+    for d in hub.done:
+        int(d.device)
+    hub.Clear()
+
+
+def replay(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run a recorded traffic pattern in ns-3 alone: no coordinator, no sockets.
+
+    ``spec``: the ``configure`` fields plus ``releases`` and ``shares_log`` as returned
+    by ``usage``. The baseline of the coordinator-overhead benchmark: the same packets
+    through the same scenario, timed from the first release to the last delivery.
+    """
+    from ns3_scenarios import SCENARIOS
+    from ns3_scenarios.common import Ns3Device
+    from owin_cosim.ns3_env import import_ns3
+
+    module = SCENARIOS[spec["scenario"]]
+    params = module.Params.model_validate(spec.get("params") or {})
+    devices = [
+        Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
+        for i, d in enumerate(spec["devices"])
+    ]
+    ns, _, owin = import_ns3()
+    seed = int(spec.get("seed", 1))
+    ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
+    ns.RngSeedManager.SetRun(1)
+    built = module.build(ns, owin, params, devices, seed)
+    _warm_up(ns, owin, built)
+    t0 = float(ns.Simulator.Now().GetSeconds())
+    hub = owin.TheHub()
+    hub.Clear()
+    for r in spec["releases"]:
+        built.sinks[r["device"]].Expect(r["chunk"], r["nbytes"], r["t"])
+        owin.ReleaseAt(built.senders[r["device"]], t0 + r["t"], r["chunk"], r["nbytes"])
+    changes = sorted(spec.get("shares_log", []), key=lambda c: c["t"])
+    expected = len(spec["releases"])
+    start_events = int(ns.Simulator.GetEventCount())
+    wall = time.perf_counter()
+    delivered = 0
+    while delivered < expected:
+        while changes and changes[0]["t"] <= float(ns.Simulator.Now().GetSeconds()) - t0 + 1e-12:
+            if built.apply_shares is not None:
+                built.apply_shares(dict(enumerate(changes.pop(0)["weights"])))
+            else:
+                changes.pop(0)
+        if changes:
+            ev = owin.ScheduleStopAt(t0 + changes[0]["t"])
+            ns.Simulator.Run()
+            owin.CancelEvent(ev)
+        else:
+            ns.Simulator.Run()
+        delivered += int(hub.done.size())
+        hub.Clear()
+    wall = time.perf_counter() - wall
+    return {
+        "wall_s": wall,
+        "events": int(ns.Simulator.GetEventCount()) - start_events,
+        "sim_time_s": float(ns.Simulator.Now().GetSeconds()) - t0,
+    }
 
 
 def run_worker(bind: str, parent_pid: int | None = None) -> None:
@@ -307,7 +397,10 @@ def run_worker(bind: str, parent_pid: int | None = None) -> None:
 def main(argv: list[str] | None = None) -> None:
     """``python -m owin_cosim.ns3_worker --bind ENDPOINT [--parent-pid PID]``."""
     parser = argparse.ArgumentParser(prog="owin-cosim ns3-worker")
-    parser.add_argument("--bind", required=True, help="ZeroMQ endpoint, e.g. tcp://0.0.0.0:5555")
+    parser.add_argument("--bind", help="ZeroMQ endpoint, e.g. tcp://0.0.0.0:5555")
+    parser.add_argument(
+        "--replay", help="run a recorded traffic spec (JSON) standalone; print the timing as JSON"
+    )
     parser.add_argument(
         "--parent-pid",
         type=int,
@@ -317,6 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # A C++ crash should end the worker at once, not run gdb for a stack trace.
     os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
+    if args.replay:
+        with open(args.replay, encoding="utf-8") as fh:
+            print(json.dumps(replay(json.load(fh))))
+        return
+    if not args.bind:
+        parser.error("--bind is required")
     run_worker(args.bind, args.parent_pid)
 
 

@@ -85,6 +85,9 @@ class RunResult:
     layers: list[LayerRecord] = field(default_factory=list)
     radio: list[RadioRecord] = field(default_factory=list)
     plan: dict[str, Any] = field(default_factory=dict)
+    #: Wall time of the event loop (network included, start-up and teardown excluded);
+    #: not part of the summary, which must not depend on the machine.
+    run_wall_s: float = 0.0
 
     def upload_finish_s(self) -> dict[str, float]:
         """Per device: when its last chunk arrived."""
