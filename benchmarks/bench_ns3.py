@@ -30,7 +30,7 @@ from typing import Any
 
 from owin_cosim.assemble import assemble
 from owin_cosim.coordinator import execute
-from owin_cosim.ns3_backend import Ns3Config, Ns3Device, Ns3Uplink
+from owin_cosim.ns3_backend import Ns3Device, Ns3Uplink
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario import Scenario
 
@@ -42,17 +42,31 @@ BEGIN, END = "<!-- ns3:begin -->", "<!-- ns3:end -->"
 
 def scenario(ns3: dict[str, Any], mb_per_device: float) -> Scenario:
     nbytes = int(mb_per_device * 1e6)
-    return Scenario.model_validate({
-        "name": "bench-ns3", "seed": 7,
-        "devices": [
-            {"name": f"d{k}", "modality": "vec", "distance_m": 5.0 + 5 * k, "tx_power_dBm": 20,
-             "payload": {"bytes": nbytes}, "chunks": 4} for k in range(4)],
-        "network": {"backend": "ns3", "ns3": ns3},
-        "model": {"encoders": {f"d{k}": {"name": "mlp", "params": {"in_features": 512,
-                                                                    "rows": 16}}
-                               for k in range(4)}},
-        "accelerator": {"spec": str(REPO / "accel_specs" / "mc4.yaml")},
-    })
+    return Scenario.model_validate(
+        {
+            "name": "bench-ns3",
+            "seed": 7,
+            "devices": [
+                {
+                    "name": f"d{k}",
+                    "modality": "vec",
+                    "distance_m": 5.0 + 5 * k,
+                    "tx_power_dBm": 20,
+                    "payload": {"bytes": nbytes},
+                    "chunks": 4,
+                }
+                for k in range(4)
+            ],
+            "network": {"backend": "ns3", "ns3": ns3},
+            "model": {
+                "encoders": {
+                    f"d{k}": {"name": "mlp", "params": {"in_features": 512, "rows": 16}}
+                    for k in range(4)
+                }
+            },
+            "accelerator": {"spec": str(REPO / "accel_specs" / "mc4.yaml")},
+        }
+    )
 
 
 def ns3_devices(s: Scenario) -> list[Ns3Device]:
@@ -68,15 +82,25 @@ def overhead(ns3: dict[str, Any], mb: float, policy: str, reps: int) -> dict[str
         net = Ns3Uplink(s.network.ns3, ns3_devices(s), s.seed)
         coord.append(execute(problem, plan, network=net).run_wall_s)
         ev_c = net.events
-        spec = {"scenario": s.network.ns3.scenario, "params": s.network.ns3.params,
-                "devices": [{"name": d.name, "distance_m": d.distance,
-                             "tx_power_dBm": d.tx_power_dBm} for d in s.devices],
-                "seed": s.seed, **net.recording}
+        spec = {
+            "scenario": s.network.ns3.scenario,
+            "params": s.network.ns3.params,
+            "devices": [
+                {"name": d.name, "distance_m": d.distance, "tx_power_dBm": d.tx_power_dBm}
+                for d in s.devices
+            ],
+            "seed": s.seed,
+            **net.recording,
+        }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(spec, fh)
-        out = subprocess.run([sys.executable, "-m", "owin_cosim.ns3_worker", "--replay",
-                              fh.name], capture_output=True, text=True, check=True,
-                             cwd=tempfile.gettempdir())
+        out = subprocess.run(
+            [sys.executable, "-m", "owin_cosim.ns3_worker", "--replay", fh.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tempfile.gettempdir(),
+        )
         os.unlink(fh.name)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         base.append(res["wall_s"])
@@ -128,13 +152,19 @@ def main() -> None:
     for label, cfg, mb in (("wifi-ax-uplink 80 MHz", wifi, 2.5), ("lte-uplink 50 RBs", lte, 0.5)):
         for policy in ("rtfs", "pacs"):
             r = overhead(cfg, mb, policy, 3)
-            lines.append(f"| {label} | {policy} | {4 * mb:g} | {r['coord_s']:.3f} | "
-                         f"{r['base_s']:.3f} | {r['ratio']:.3f} | "
-                         f"{r['events_c'] / r['coord_s']:,.0f} | "
-                         f"{r['events_b'] / r['base_s']:,.0f} |")
-    lines += ["", "### Worker start-up (process start to configured scenario)", "",
-              "| scenario | cold (empty cache: builds the PCH) s | warm s (median of 3) |",
-              "|---|---|---|"]
+            lines.append(
+                f"| {label} | {policy} | {4 * mb:g} | {r['coord_s']:.3f} | "
+                f"{r['base_s']:.3f} | {r['ratio']:.3f} | "
+                f"{r['events_c'] / r['coord_s']:,.0f} | "
+                f"{r['events_b'] / r['base_s']:,.0f} |"
+            )
+    lines += [
+        "",
+        "### Worker start-up (process start to configured scenario)",
+        "",
+        "| scenario | cold (empty cache: builds the PCH) s | warm s (median of 3) |",
+        "|---|---|---|",
+    ]
     for label, cfg in (("wifi-ax-uplink", wifi), ("lte-uplink", lte)):
         cold = startup(cfg, cold=True)
         warm = statistics.median(startup(cfg, cold=False) for _ in range(3))

@@ -41,7 +41,7 @@ class CommonParams(BaseModel):
     #: Simulated time after which an ``advance`` without any delivery is an error.
     max_sim_time_s: float = Field(600.0, gt=0)
     #: Simulated time per slice of ``advance`` (heartbeats and gating happen between).
-    slice_s: float = Field(0.01, gt=0)
+    slice_s: float = Field(0.05, gt=0)
 
 
 @dataclass

@@ -63,7 +63,9 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
     ns.Config.SetDefault("ns3::LteHelper::UseIdealRrc", ns.BooleanValue(True))
     # RLC UM drops what exceeds its buffer (10 KiB by default): a TCP window does, and a
     # short flow then waits for a retransmission timeout. Size it for whole chunks.
-    ns.Config.SetDefault("ns3::LteRlcUm::MaxTxBufferSize", ns.UintegerValue(params.rlc_buffer_bytes))
+    ns.Config.SetDefault(
+        "ns3::LteRlcUm::MaxTxBufferSize", ns.UintegerValue(params.rlc_buffer_bytes)
+    )
     ns.Config.SetDefault("ns3::LteEnbRrc::SrsPeriodicity", ns.UintegerValue(80))
     ns.Config.SetDefault("ns3::TcpSocket::SegmentSize", ns.UintegerValue(params.segment_bytes))
 

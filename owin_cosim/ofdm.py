@@ -84,6 +84,12 @@ class OfdmConfig(BaseModel):
     coherence_slots: int = Field(1, gt=0, description="slots over which a fading draw holds")
     coherence_rbs: int = Field(1, gt=0, description="adjacent RBs sharing a fading draw")
     rate_efficiency: float = Field(1.0, gt=0, le=1, description="fraction of Shannon achieved")
+    #: Cap of the spectral efficiency per RB (bit/s/Hz), as the highest MCS imposes;
+    #: none by default (pure Shannon). LTE's uplink tops out near 4.
+    max_bits_per_s_per_hz: float | None = Field(None, gt=0)
+    #: SNR gap of real modulation and coding to Shannon (``log2(1 + SNR / gap)``); 0 dB
+    #: by default. ns-3's LTE AMC uses -ln(5 BER)/1.5 at BER 5e-5, i.e. about 7.4 dB.
+    snr_gap_dB: float = Field(0.0, ge=0)
     max_slots: int = Field(10_000_000, gt=0, description="guard against endless runs")
 
     @property
@@ -146,7 +152,10 @@ class OfdmChannel:
         """Shannon rate of RBs at the given per-RB power and gains (bit/s)."""
         cfg = self.config
         snr = np.asarray(power_per_rb_w) * gains / cfg.noise_w_per_rb
-        rate: np.ndarray = cfg.rate_efficiency * cfg.rb_bandwidth_hz * np.log2(1.0 + snr)
+        se = np.log2(1.0 + snr / 10.0 ** (cfg.snr_gap_dB / 10.0))
+        if cfg.max_bits_per_s_per_hz is not None:
+            se = np.minimum(se, cfg.max_bits_per_s_per_hz)
+        rate: np.ndarray = cfg.rate_efficiency * cfg.rb_bandwidth_hz * se
         return rate
 
     def full_power_rates(self, slot: int) -> np.ndarray:
@@ -160,10 +169,12 @@ class OfdmChannel:
         """Best rate of ``device`` alone on the whole band in ``slot`` (water-filling).
 
         No allocation with even power splitting can beat it, so it bounds from above
-        the rate of any schedule.
+        the rate of any schedule (computed without the spectral-efficiency cap, which
+        only lowers rates).
         """
         cfg = self.config
         g = np.sort(self.gains(slot)[device] / cfg.noise_w_per_rb)[::-1]
+        g = g / 10.0 ** (cfg.snr_gap_dB / 10.0)
         inv = 1.0 / g
         levels = (float(self.power_w[device]) + np.cumsum(inv)) / np.arange(1, len(g) + 1)
         m = int(np.flatnonzero(levels > inv)[-1]) + 1  # m = 1 is always valid
@@ -181,12 +192,19 @@ class OfdmChannel:
         Gauss-Laguerre quadrature (exact enough, and deterministic).
         """
         cfg = self.config
-        a = self.power_w[device] / cfg.num_rbs * self.beta[device] / cfg.noise_w_per_rb
+        a = (
+            self.power_w[device]
+            / cfg.num_rbs
+            * self.beta[device]
+            / cfg.noise_w_per_rb
+            / 10.0 ** (cfg.snr_gap_dB / 10.0)
+        )
+        cap = np.inf if cfg.max_bits_per_s_per_hz is None else cfg.max_bits_per_s_per_hz
         if cfg.fading == "none":
-            per_rb = float(np.log2(1.0 + a))
+            per_rb = float(min(np.log2(1.0 + a), cap))
         else:
             x, w = np.polynomial.laguerre.laggauss(32)
-            per_rb = float((w * np.log2(1.0 + a * x)).sum())
+            per_rb = float((w * np.minimum(np.log2(1.0 + a * x), cap)).sum())
         return cfg.rate_efficiency * cfg.rb_bandwidth_hz * cfg.num_rbs * per_rb
 
     def uplink_bounds(

@@ -32,8 +32,10 @@ from tests.test_properties import check_schedule
 if os.environ.get("OWIN_COSIM_SKIP_NS3") == "1":
     pytest.skip("OWIN_COSIM_SKIP_NS3=1", allow_module_level=True)
 if not ns3_installed():
-    pytest.fail('ns-3 is not installed: pip install -e ".[test,ns3]" (or set '
-                "OWIN_COSIM_SKIP_NS3=1)", pytrace=False)
+    pytest.fail(
+        'ns-3 is not installed: pip install -e ".[test,ns3]" (or set OWIN_COSIM_SKIP_NS3=1)',
+        pytrace=False,
+    )
 
 pytestmark = pytest.mark.ns3
 
@@ -131,18 +133,30 @@ def test_zero_share_waits_for_the_others() -> None:
 
 
 def _tiny_scenario(backend: dict[str, Any]) -> Scenario:
-    return Scenario.model_validate({
-        "name": "tiny-ns3", "seed": 2,
-        "devices": [
-            {"name": "a", "modality": "vec", "distance_m": 8, "payload": {"bytes": 30_000},
-             "chunks": 2},
-            {"name": "b", "modality": "vec", "distance_m": 25, "payload": {"bytes": 12_000}},
-        ],
-        "network": {"backend": "ns3", "ns3": backend},
-        "model": {"encoders": {"a": {"name": "mlp", "params": {"in_features": 256, "rows": 8}},
-                               "b": {"name": "mlp", "params": {"in_features": 64, "rows": 4}}}},
-        "accelerator": {"spec": str(SPECS / "mc4.yaml")},
-    })
+    return Scenario.model_validate(
+        {
+            "name": "tiny-ns3",
+            "seed": 2,
+            "devices": [
+                {
+                    "name": "a",
+                    "modality": "vec",
+                    "distance_m": 8,
+                    "payload": {"bytes": 30_000},
+                    "chunks": 2,
+                },
+                {"name": "b", "modality": "vec", "distance_m": 25, "payload": {"bytes": 12_000}},
+            ],
+            "network": {"backend": "ns3", "ns3": backend},
+            "model": {
+                "encoders": {
+                    "a": {"name": "mlp", "params": {"in_features": 256, "rows": 8}},
+                    "b": {"name": "mlp", "params": {"in_features": 64, "rows": 4}},
+                }
+            },
+            "accelerator": {"spec": str(SPECS / "mc4.yaml")},
+        }
+    )
 
 
 @pytest.mark.parametrize("scenario", ["wifi-ax-uplink", "lte-uplink"])
@@ -162,7 +176,7 @@ def test_killed_worker_is_detected_and_cleaned_up() -> None:
     pid, tmp = net._proc.pid, net._tmp
     os.kill(pid, signal.SIGKILL)
     t = time.monotonic()
-    with pytest.raises(Ns3WorkerError, match="wifi-ax-uplink.*died"):
+    with pytest.raises(Ns3WorkerError, match=r"wifi-ax-uplink.*died"):
         net.submit(ChunkTx("a", 0, 1000), 0.0)
         net.advance(math.inf)
     assert time.monotonic() - t < 5.0
@@ -173,18 +187,18 @@ def test_killed_worker_is_detected_and_cleaned_up() -> None:
 def test_ns3_fatal_error_reports_stderr_tail(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OWIN_COSIM_NS3_FAULT", "abort@0.002")
     cfg = Ns3Config(scenario="wifi-ax-uplink", params={"channel_width_mhz": 20})
-    with pytest.raises(Ns3WorkerError) as info:  # noqa: PT012 - the run is the subject
-        with Ns3Uplink(cfg, _devices(("a", 5.0)), 1) as net:
-            net.submit(ChunkTx("a", 0, 200_000), 0.0)
-            _drain(net)
+    with pytest.raises(Ns3WorkerError) as info, Ns3Uplink(cfg, _devices(("a", 5.0)), 1) as net:
+        net.submit(ChunkTx("a", 0, 200_000), 0.0)
+        _drain(net)
     text = str(info.value)
     assert "died" in text and "fault injection" in text and "wifi-ax-uplink" in text
 
 
 def test_stuck_worker_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OWIN_COSIM_NS3_FAULT", "hang")
-    cfg = Ns3Config(scenario="wifi-ax-uplink", params={"channel_width_mhz": 20},
-                    heartbeat_timeout_s=2.0)
+    cfg = Ns3Config(
+        scenario="wifi-ax-uplink", params={"channel_width_mhz": 20}, heartbeat_timeout_s=2.0
+    )
     net = Ns3Uplink(cfg, _devices(("a", 5.0)), 1)
     pid = net._proc.pid if net._proc else -1
     net.submit(ChunkTx("a", 0, 1000), 0.0)
@@ -192,17 +206,32 @@ def test_stuck_worker_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(Ns3WorkerError, match="stopped answering"):
         net.advance(math.inf)
     assert time.monotonic() - t < 8.0
-    assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes()
+    assert (
+        not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes()
+    )
 
 
 def test_ctrl_c_leaves_no_worker(tmp_path: Path) -> None:
     out = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "owin_cosim.cli", "run",
-                             str(REPO / "examples" / "quickstart-ns3.yaml"), "--policy", "rtfs",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "owin_cosim.cli",
+            "run",
+            str(REPO / "examples" / "quickstart-ns3.yaml"),
+            "--policy",
+            "rtfs",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(
-            f"--parent-pid\x00{proc.pid}".encode() in _cmdline(p) for p in _worker_pids()):
+        f"--parent-pid\x00{proc.pid}".encode() in _cmdline(p) for p in _worker_pids()
+    ):
         time.sleep(0.2)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
@@ -225,11 +254,15 @@ def test_standalone_worker_over_tcp() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     endpoint = f"tcp://127.0.0.1:{port}"
-    worker = subprocess.Popen([sys.executable, "-m", "owin_cosim.cli", "ns3-worker", "--bind",
-                               endpoint], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "owin_cosim.cli", "ns3-worker", "--bind", endpoint],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        cfg = Ns3Config(scenario="wifi-ax-uplink", params={"channel_width_mhz": 20},
-                        endpoint=endpoint)
+        cfg = Ns3Config(
+            scenario="wifi-ax-uplink", params={"channel_width_mhz": 20}, endpoint=endpoint
+        )
         with Ns3Uplink(cfg, _devices(("a", 5.0)), 1) as net:
             net.submit(ChunkTx("a", 0, 20_000), 0.0)
             done = _drain(net)
