@@ -198,16 +198,48 @@ def test_layer_that_fits_no_core(tmp_path: Path) -> None:
     assert "words of on-chip buffer" in output
 
 
-def test_unavailable_backends_are_named(tmp_path: Path) -> None:
+def test_unavailable_backends_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ns-3 asked for on a machine without it: a clear error with how to get it.
+    monkeypatch.setattr("owin_cosim.assemble.ns3_installed", lambda: False)
     path = write_scenario(tmp_path / "s.yaml", _with(network={"backend": "ns3"}))
     code, output = _validate(path)
-    assert code == 2 and "ns3" in output and "not available" in output
+    assert code == 2 and "ns-3 is not installed" in output and "pip install" in output
     path = write_scenario(
         tmp_path / "t.yaml",
         _with(accelerator={"spec": str(SPECS / "mc4.yaml"), "cost_backend": "timeloop"}),
     )
     code, output = _validate(path)
     assert code == 2 and "timeloop" in output and "not available" in output
+
+
+def test_bad_ns3_section(tmp_path: Path) -> None:
+    path = write_scenario(
+        tmp_path / "s.yaml", _with(network={"backend": "ns3", "ns3": {"scenario": "nr-uplink"}})
+    )
+    code, output = _validate(path)
+    assert code == 2 and "network.ns3.scenario" in output and "lte-uplink" in output
+    path = write_scenario(
+        tmp_path / "t.yaml",
+        _with(
+            network={
+                "backend": "ns3",
+                "ns3": {"scenario": "lte-uplink", "params": {"ul_bandwidth_rbs": 7}},
+            }
+        ),
+    )
+    code, output = _validate(path)
+    assert code == 2 and "network.ns3.params.ul_bandwidth_rbs" in output
+    path = write_scenario(
+        tmp_path / "u.yaml",
+        _with(
+            network={
+                "backend": "ns3",
+                "ns3": {"scenario": "wifi-ax-uplink", "params": {"ul_ofdma": True}},
+            }
+        ),
+    )
+    code, output = _validate(path)
+    assert code == 2 and "spectrum" in output
 
 
 def test_failed_run_keeps_earlier_results(tmp_path: Path, tiny_path: Path) -> None:
