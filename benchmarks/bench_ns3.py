@@ -169,6 +169,18 @@ def main() -> None:
         cold = startup(cfg, cold=True)
         warm = statistics.median(startup(cfg, cold=False) for _ in range(3))
         lines.append(f"| {label} | {cold:.1f} | {warm:.2f} |")
+    lines += ["", "### PACS vs RTFS on ns-3 (`examples/quickstart-ns3.yaml`, makespan ms)", "",
+              "| RTFS | PACS | PACS gain | lower bound | last upload RTFS | last upload PACS |",
+              "|---|---|---|---|---|---|"]
+    from owin_cosim.assemble import load_problem
+
+    _, problem = load_problem(REPO / "examples" / "quickstart-ns3.yaml")
+    r = execute(problem, make_policy("rtfs").plan(problem))
+    p = execute(problem, make_policy("pacs").plan(problem))
+    last = [max(c.last_byte_s for c in x.chunks) for x in (r, p)]
+    lines.append(f"| {r.makespan_s * 1e3:.2f} | {p.makespan_s * 1e3:.2f} | "
+                 f"{(1 - p.makespan_s / r.makespan_s) * 100:.1f} % | "
+                 f"{p.lower_bound.value * 1e3:.2f} | {last[0] * 1e3:.2f} | {last[1] * 1e3:.2f} |")
     lines += ["", END]
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     section = "\n".join(lines)

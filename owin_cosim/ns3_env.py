@@ -11,6 +11,7 @@ import happens from an empty directory.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -94,9 +95,14 @@ def _version(dist: str) -> str:
 
 
 def pch_path() -> Path:
-    """Where the precompiled header for this ns3 + cppyy-cling + Python lives."""
+    """Where the precompiled header for this ns3 + cppyy-cling + Python lives.
+
+    The key also holds a hash of the install's location: a PCH records the absolute
+    paths of the headers it was built from, so two environments never share one.
+    """
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
-    key = f"ns3-{_version('ns3')}-cling-{_version('cppyy-cling')}-{py}"
+    where = hashlib.sha256(f"{ns3_include_dir()}|{_spec_dir('cppyy_backend')}".encode())
+    key = f"ns3-{_version('ns3')}-cling-{_version('cppyy-cling')}-{py}-{where.hexdigest()[:12]}"
     return cache_dir() / "ns3-pch" / f"{key}.pch"
 
 
