@@ -66,7 +66,7 @@ def load_yaml_any(path: str | Path) -> Any:
     """Load a YAML file that may carry Timeloop/Accelergy tags."""
     p = Path(path)
     try:
-        return yaml.load(p.read_text(encoding="utf-8"), Loader=_AnyTagLoader)  # noqa: S506
+        return yaml.load(p.read_text(encoding="utf-8"), Loader=_AnyTagLoader)
     except FileNotFoundError:
         raise ConfigError(p, "", "file not found") from None
     except yaml.YAMLError as exc:
@@ -181,7 +181,13 @@ def layer_from_problem(instance: dict[str, int], name: str = "layer") -> Layer:
     return Layer(
         name,
         OpKind.CONV,
-        **{k: instance[k] for k in _DIMS},
+        R=instance["R"],
+        S=instance["S"],
+        P=instance["P"],
+        Q=instance["Q"],
+        C=instance["C"],
+        M=instance["M"],
+        N=instance["N"],
         Hstride=instance.get("Hstride", 1),
         Wstride=instance.get("Wstride", 1),
         Hdilation=instance.get("Hdilation", 1),
@@ -382,7 +388,8 @@ def parse_stats(path: str | Path) -> TimeloopStats:
     try:
         cycles = int(float(summary["Cycles"]))
         energy_uj = float(summary["Energy"].split()[0])
-        util = float(summary["Utilization"])
+        util_text = summary["Utilization"]
+        util = float(util_text.rstrip("%")) / (100.0 if util_text.endswith("%") else 1.0)
     except (KeyError, ValueError):
         raise ConfigError(p, "Summary Stats", "expected Cycles, Energy and Utilization") from None
     total_fj = breakdown.get("Total")
