@@ -13,6 +13,7 @@ shadowing ``[seed, 2]``; the planning surrogate uses the same streams of a deriv
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 from collections.abc import Callable
@@ -22,8 +23,11 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from owin_cosim import __version__
 from owin_cosim.accel_spec import ChipSpec, load_chip_spec
 from owin_cosim.analytic_model import AnalyticCostModel
+from owin_cosim.cost_cache import CachedCostModel, CostCache
+from owin_cosim.cost_model import CostModel
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.model_file import load_model_file
 from owin_cosim.network import NetworkBackend
@@ -222,13 +226,24 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
     model, encoders = _build_model(s, file)
     devices = _devices(s, file, model, encoders)
     chip = _chip(s, file)
-    cost = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    cost: CostModel = analytic
+    if s.accelerator.cache:
+        # The spec file's bytes name the core; the options change what a cost means.
+        digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()
+        cost = CachedCostModel(
+            analytic,
+            CostCache(),
+            digest,
+            f"owin-cosim {__version__} analytic",
+            {"latency_scale": s.accelerator.latency_scale},
+        )
     for layer in model.layers():
-        if not cost.fits(layer):
+        if not analytic.fits(layer):
             raise ConfigError(
                 file,
                 "accelerator.spec",
-                f"layer {layer.name!r} needs at least {cost.min_buffer_words(layer)} "
+                f"layer {layer.name!r} needs at least {analytic.min_buffer_words(layer)} "
                 f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
                 "Expected a spec whose cores fit every layer",
             )
@@ -288,5 +303,6 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
         radio_units=units,
         network_backend=s.network.backend,
         cost_backend=cost.name,
+        cost_model=cost,
         accelerator=chip.name,
     )

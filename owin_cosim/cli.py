@@ -241,6 +241,30 @@ def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
         out.print("valid")
 
 
+cache_app = typer.Typer(help="The persistent per-layer cost cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Where the cache is, how many entries (per backend), its size."""
+    from owin_cosim.cost_cache import CostCache
+
+    info = CostCache().info()
+    out.print(f"{info['path']}: {info['entries']} entries, {info['bytes'] / 1024:.0f} KiB")
+    for backend, n in sorted(info["by_backend"].items()):
+        out.print(f"  {backend}: {n}")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every entry."""
+    from owin_cosim.cost_cache import CostCache
+
+    cache = CostCache()
+    out.print(f"removed {cache.clear()} entries from {cache.path}")
+
+
 @app.command("ns3-worker")
 def ns3_worker(
     bind: Annotated[

@@ -176,6 +176,8 @@ class Problem:
     earliest_arrival_s: list[list[float]]
     #: Time to push every bit at an upper bound of the sum rate.
     radio_bound_s: float
+    #: The cost model the DAG was costed with (for cache statistics).
+    cost_model: CostModel | None = None
     #: Radio resources shared per slot (RBs of the OFDM model).
     radio_units: int = 1
     network_backend: str = "ofdm"

@@ -180,6 +180,8 @@ class AcceleratorSection(_Strict):
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
     #: compute-bound.
     latency_scale: float = Field(1.0, gt=0)
+    #: Keep per-layer costs in the persistent cache (``owin-cosim cache info|clear``).
+    cache: bool = True
 
 
 class PolicySection(_Strict):

@@ -50,3 +50,11 @@ def write_scenario(path: Path, data: dict[str, Any]) -> Path:
 @pytest.fixture
 def tiny_path(tmp_path: Path) -> Path:
     return write_scenario(tmp_path / "tiny.yaml", scenario_dict())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cost_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never touch the user's cost cache."""
+    import os
+
+    os.environ["OWIN_COSIM_COST_CACHE"] = str(tmp_path_factory.mktemp("cache") / "costs.sqlite")
