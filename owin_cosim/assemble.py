@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from pydantic import ValidationError
 
 from owin_cosim import __version__
@@ -29,6 +30,7 @@ from owin_cosim.analytic_model import AnalyticCostModel
 from owin_cosim.cost_cache import CachedCostModel, CostCache
 from owin_cosim.cost_model import CostModel
 from owin_cosim.errors import BackendUnavailableError, ConfigError
+from owin_cosim.estimator import RemoteCostModel
 from owin_cosim.model_file import load_model_file
 from owin_cosim.network import NetworkBackend
 from owin_cosim.ns3_backend import Ns3Device, Ns3Uplink
@@ -37,6 +39,7 @@ from owin_cosim.ofdm import OfdmChannel, OfdmUplink
 from owin_cosim.policies import make_policy
 from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
 from owin_cosim.scenario import Scenario, load_scenario, validation_to_config_error
+from owin_cosim.timeloop_backend import HINT, TimeloopCostModel, timeloop_available
 from owin_cosim.workload import ModelGraph
 from owin_cosim.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
@@ -218,17 +221,48 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
         raise BackendUnavailableError(
             f"{file}: network.backend is 'ns3' but ns-3 is not installed; {INSTALL_HINT}"
         )
-    if s.accelerator.cost_backend == "timeloop":
-        raise BackendUnavailableError(
-            f"{file}: accelerator.cost_backend: 'timeloop' is not available in this version of "
-            "owin-cosim (the Timeloop backend lands later); use 'analytic'"
-        )
+    if s.accelerator.cost_backend == "timeloop" and s.accelerator.estimator is None:
+        if not timeloop_available():
+            raise BackendUnavailableError(f"{file}: accelerator.cost_backend is 'timeloop': {HINT}")
+        if not s.accelerator.timeloop_arch:
+            raise ConfigError(
+                file,
+                "accelerator.timeloop_arch",
+                "cost_backend 'timeloop' needs "
+                "the Timeloop architecture files (arch.yaml and its components)",
+            )
     model, encoders = _build_model(s, file)
     devices = _devices(s, file, model, encoders)
     chip = _chip(s, file)
     analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
     cost: CostModel = analytic
-    if s.accelerator.cache:
+    if s.accelerator.estimator is not None:
+        spec_doc = yaml.safe_load(chip.path.read_text()) if chip.path else {}
+        cost = RemoteCostModel(
+            s.accelerator.estimator,
+            spec_doc,
+            backend=s.accelerator.cost_backend,
+            options={"latency_scale": s.accelerator.latency_scale},
+            timeout_s=s.accelerator.estimator_timeout_s,
+        )
+    elif s.accelerator.cost_backend == "timeloop":
+        arch_files = [_resolve(file.parent, f) for f in s.accelerator.timeloop_arch]
+        timeloop = TimeloopCostModel(
+            arch_files, clock_hz=chip.clock_hz, latency_scale=s.accelerator.latency_scale
+        )
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in arch_files)).hexdigest()
+        cost = (
+            CachedCostModel(
+                timeloop,
+                CostCache(),
+                digest,
+                "timeloop",
+                {"latency_scale": s.accelerator.latency_scale},
+            )
+            if s.accelerator.cache
+            else timeloop
+        )
+    elif s.accelerator.cache:
         # The spec file's bytes name the core; the options change what a cost means.
         digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()
         cost = CachedCostModel(

@@ -241,6 +241,58 @@ def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
         out.print("valid")
 
 
+@app.command()
+def estimator(
+    bind: Annotated[
+        str, typer.Option(help="ZeroMQ endpoint to serve on, e.g. tcp://0.0.0.0:5556.")
+    ],
+    cache: Annotated[bool, typer.Option(help="Use the persistent cost cache.")] = True,
+) -> None:
+    """Serve batched per-layer cost queries over pyzmq (until a shutdown request)."""
+    from owin_cosim.estimator import serve
+
+    with _guard(False):
+        err.print(f"owin-cosim estimator listening on {bind}")
+        serve(bind, cache=cache)
+
+
+@app.command()
+def estimate(
+    arch: Annotated[Path, typer.Option(help="Timeloop architecture, or a multi-core spec.")],
+    problem: Annotated[Path, typer.Option(help="Timeloop problem (CNN-layer) YAML.")],
+    mapping: Annotated[Path | None, typer.Option(help="Evaluate exactly this mapping.")] = None,
+    ert: Annotated[
+        Path | None, typer.Option(help="Accelergy ERT (default: beside the arch).")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="analytic or timeloop.")] = "analytic",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Cycles, energy and utilization of one layer on one core."""
+    import json as _json
+
+    from owin_cosim.layer_estimate import estimate_layer
+
+    with _guard(debug):
+        if backend not in ("analytic", "timeloop"):
+            raise ConfigError(
+                None, "--backend", f"unknown backend {backend!r}; expected analytic or timeloop"
+            )
+        result = estimate_layer(arch, problem, mapping=mapping, ert=ert, backend=backend)
+        if as_json:
+            print(_json.dumps(result, indent=2, sort_keys=True))
+            return
+        out.print(
+            f"{result['mode']} ({result['backend']}): cycles {result['cycles']}, "
+            f"energy {result['energy_pJ']:.6g} pJ, utilization {result['utilization']:.3f}"
+        )
+        for name, lvl in result["levels"].items():
+            out.print(
+                f"  {name:<24} reads {lvl['reads']:>12} writes {lvl['writes']:>12} "
+                f"fills {lvl['fills']:>12} energy {lvl['energy_pJ']:.4g} pJ"
+            )
+
+
 cache_app = typer.Typer(help="The persistent per-layer cost cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

@@ -116,8 +116,9 @@ class CompiledDag:
         dur, cyc, en, util = (np.zeros(n) for _ in range(4))
         macs = np.zeros(n, dtype=np.int64)
         out_bytes = np.zeros(n)
-        for i, layer in enumerate(layers):
-            c = cost.layer_cost(layer)
+        batch = getattr(cost, "layer_costs", None)  # remote estimators answer in batches
+        costs = batch(layers) if batch is not None else [cost.layer_cost(x) for x in layers]
+        for i, (layer, c) in enumerate(zip(layers, costs, strict=True)):
             dur[i], cyc[i], en[i], util[i] = c.seconds, c.cycles, c.energy_pJ, c.utilization
             macs[i] = layer.macs
             out_bytes[i] = layer.output_elems * word_bytes

@@ -182,6 +182,12 @@ class AcceleratorSection(_Strict):
     latency_scale: float = Field(1.0, gt=0)
     #: Keep per-layer costs in the persistent cache (``owin-cosim cache info|clear``).
     cache: bool = True
+    #: ``cost_backend: timeloop``: the Timeloop architecture and component files.
+    timeloop_arch: list[str] = Field(default_factory=list)
+    #: Ask a remote estimator service (``tcp://HOST:PORT``) instead of costing here.
+    estimator: str | None = None
+    #: Longest wait for the estimator's answer to one batch.
+    estimator_timeout_s: float = Field(60.0, gt=0)
 
 
 class PolicySection(_Strict):

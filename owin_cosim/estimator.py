@@ -1,0 +1,214 @@
+"""The estimator service: batched per-layer cost queries over pyzmq.
+
+``owin-cosim estimator --bind tcp://0.0.0.0:5556`` serves cost queries (the container
+layout: one estimator next to Timeloop, coordinators elsewhere). A query names a chip
+spec (its YAML document, so the service needs no shared files), a backend and a batch
+of layers; the answer holds one cost per layer, in order. The service keeps its cost
+models per spec and goes through the persistent cost cache.
+
+Messages (JSON, REQ/REP, ``"v": 1``)::
+
+    -> {"v": 1, "op": "estimate", "backend": "analytic", "spec": {...chip spec...},
+        "options": {"latency_scale": 1.0}, "layers": [{"name", "op", "R", ..., "N", ...}]}
+    <- {"v": 1, "op": "estimate", "ok": true, "costs": [{"cycles", "seconds",
+        "energy_pJ", "utilization", "macs", "levels", "bound_by"}, ...], "backend_calls": k}
+    -> {"v": 1, "op": "shutdown"}   <- {"v": 1, "op": "shutdown", "ok": true}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+import zmq
+
+from owin_cosim import __version__
+from owin_cosim.accel_spec import parse_chip_spec
+from owin_cosim.analytic_model import AnalyticCostModel
+from owin_cosim.cost_cache import CachedCostModel, CostCache
+from owin_cosim.cost_model import LayerCost, LevelAccesses
+from owin_cosim.errors import OwinError
+from owin_cosim.protocol import PROTOCOL_VERSION
+from owin_cosim.workload import Layer, OpKind
+
+__all__ = ["EstimatorError", "RemoteCostModel", "layer_from_dict", "layer_to_dict", "serve"]
+
+_LAYER_FIELDS = {f.name for f in fields(Layer)}
+
+
+class EstimatorError(OwinError):
+    """The estimator service failed or did not answer in time."""
+
+
+def layer_to_dict(layer: Layer) -> dict[str, Any]:
+    """A layer as a JSON-ready dict."""
+    d = asdict(layer)
+    d["op"] = str(layer.op)
+    return d
+
+
+def layer_from_dict(data: dict[str, Any]) -> Layer:
+    """The inverse of :func:`layer_to_dict`."""
+    kwargs = {k: v for k, v in data.items() if k in _LAYER_FIELDS}
+    kwargs["op"] = OpKind(kwargs["op"])
+    return Layer(**kwargs)
+
+
+def _cost_from_dict(data: dict[str, Any]) -> LayerCost:
+    levels = {k: LevelAccesses(**v) for k, v in data["levels"].items()}
+    return LayerCost(**{**data, "levels": levels})
+
+
+class _Service:
+    def __init__(self, cache: CostCache | None) -> None:
+        self.cache = cache
+        self.models: dict[str, CachedCostModel | AnalyticCostModel] = {}
+
+    def model(self, spec: dict[str, Any], backend: str, options: dict[str, Any]) -> Any:
+        if backend != "analytic":
+            from owin_cosim.timeloop_backend import require_timeloop
+
+            require_timeloop()
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        key = f"{digest}/{backend}/{json.dumps(options, sort_keys=True)}"
+        if key not in self.models:
+            chip = parse_chip_spec(spec, "<estimator request>")
+            inner = AnalyticCostModel(chip, latency_scale=float(options.get("latency_scale", 1.0)))
+            self.models[key] = (
+                inner
+                if self.cache is None
+                else CachedCostModel(
+                    inner, self.cache, digest, f"owin-cosim {__version__} analytic", options
+                )
+            )
+        return self.models[key]
+
+    def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        if message.get("v") != PROTOCOL_VERSION:
+            raise ValueError(f"protocol version {message.get('v')!r}; expected {PROTOCOL_VERSION}")
+        op = message.get("op")
+        if op == "hello":
+            return {"protocol": PROTOCOL_VERSION}
+        if op == "shutdown":
+            return {}
+        if op != "estimate":
+            raise ValueError(f"unknown op {op!r}; expected hello, estimate or shutdown")
+        model = self.model(
+            message["spec"], message.get("backend", "analytic"), message.get("options") or {}
+        )
+        before = getattr(model, "calls", 0)
+        costs = [asdict(model.layer_cost(layer_from_dict(d))) for d in message["layers"]]
+        return {"costs": costs, "backend_calls": getattr(model, "calls", len(costs)) - before}
+
+
+def serve(bind: str, *, cache: bool = True, max_requests: int | None = None) -> None:
+    """Answer queries on ``bind`` until ``shutdown`` (or ``max_requests``)."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.bind(bind)
+    service = _Service(CostCache() if cache else None)
+    served = 0
+    try:
+        while max_requests is None or served < max_requests:
+            message: dict[str, Any] = {}
+            try:
+                message = json.loads(sock.recv())
+                answer = {
+                    "v": PROTOCOL_VERSION,
+                    "op": message.get("op"),
+                    "ok": True,
+                    **service.handle(message),
+                }
+            except Exception as exc:  # a bad query must not kill the service
+                answer = {
+                    "v": PROTOCOL_VERSION,
+                    "op": message.get("op"),
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            sock.send(json.dumps(answer).encode())
+            served += 1
+            if message.get("op") == "shutdown":
+                return
+    finally:
+        sock.close()
+        ctx.term()
+
+
+class RemoteCostModel:
+    """A :class:`~owin_cosim.cost_model.CostModel` answered by an estimator service.
+
+    Layers are sent in batches (:meth:`layer_costs`); every wait is bounded by
+    ``timeout_s`` and a silent service is an :class:`EstimatorError`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        spec: dict[str, Any],
+        *,
+        backend: str = "analytic",
+        options: dict[str, Any] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.spec = spec
+        self.name = backend
+        self.options = options or {}
+        self.timeout_s = timeout_s
+        self.backend_calls = 0
+        self._ctx = zmq.Context()
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        if self._sock is None:
+            self._sock = self._ctx.socket(zmq.REQ)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.connect(self.endpoint)
+        return self._sock
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        sock = self._socket()
+        sock.send(json.dumps({"v": PROTOCOL_VERSION, **message}).encode())
+        if not sock.poll(int(self.timeout_s * 1000)):
+            # A REQ socket without its reply cannot be reused: drop it.
+            sock.close(0)
+            self._sock = None
+            raise EstimatorError(
+                f"estimator at {self.endpoint} did not answer within {self.timeout_s:g} s"
+            )
+        answer: dict[str, Any] = json.loads(sock.recv())
+        if not answer.get("ok"):
+            raise EstimatorError(f"estimator at {self.endpoint}: {answer.get('error')}")
+        return answer
+
+    def layer_costs(self, layers: Sequence[Layer]) -> list[LayerCost]:
+        """Costs of a batch of layers, in one round trip."""
+        answer = self._ask(
+            {
+                "op": "estimate",
+                "backend": self.name,
+                "spec": self.spec,
+                "options": self.options,
+                "layers": [layer_to_dict(x) for x in layers],
+            }
+        )
+        self.backend_calls += int(answer.get("backend_calls", 0))
+        return [_cost_from_dict(c) for c in answer["costs"]]
+
+    def layer_cost(self, layer: Layer) -> LayerCost:
+        return self.layer_costs([layer])[0]
+
+    def shutdown_service(self) -> None:
+        """Ask the service to stop."""
+        self._ask({"op": "shutdown"})
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        self._ctx.term()
