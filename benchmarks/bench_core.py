@@ -21,6 +21,7 @@ from typing import Any
 
 import networkx as nx
 import yaml
+from results_file import write_section
 
 from owin_cosim.assemble import assemble
 from owin_cosim.coordinator import execute
@@ -31,7 +32,6 @@ from owin_cosim.scenario import Scenario, load_scenario
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- core:begin -->", "<!-- core:end -->"
 
 
@@ -190,7 +190,6 @@ def quality(lines: list[str]) -> None:
 
 def main() -> None:
     lines = [
-        BEGIN,
         "## Core (issue 2): coordinator, RTFS, PACS on the analytic backends",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
@@ -200,15 +199,7 @@ def main() -> None:
     quickstart_wall(lines)
     speed_tables(lines)
     quality(lines)
-    lines.append(END)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    section = "\n".join(lines)
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    section = write_section(BEGIN, END, lines)
     print(section)
 
 

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_file import write_section
+
 from owin_cosim.assemble import assemble
 from owin_cosim.coordinator import execute
 from owin_cosim.ns3_backend import Ns3Device, Ns3Uplink
@@ -36,7 +38,6 @@ from owin_cosim.scenario import Scenario
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- ns3:begin -->", "<!-- ns3:end -->"
 
 
@@ -133,7 +134,6 @@ def main() -> None:
     wifi = {"scenario": "wifi-ax-uplink", "params": {"channel_width_mhz": 80}}
     lte = {"scenario": "lte-uplink", "params": {"ul_bandwidth_rbs": 50}}
     lines = [
-        BEGIN,
         "## ns-3 backend (issue 3)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python "
@@ -169,27 +169,26 @@ def main() -> None:
         cold = startup(cfg, cold=True)
         warm = statistics.median(startup(cfg, cold=False) for _ in range(3))
         lines.append(f"| {label} | {cold:.1f} | {warm:.2f} |")
-    lines += ["", "### PACS vs RTFS on ns-3 (`examples/quickstart-ns3.yaml`, makespan ms)", "",
-              "| RTFS | PACS | PACS gain | lower bound | last upload RTFS | last upload PACS |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### PACS vs RTFS on ns-3 (`examples/quickstart-ns3.yaml`, makespan ms)",
+        "",
+        "| RTFS | PACS | PACS gain | lower bound | last upload RTFS | last upload PACS |",
+        "|---|---|---|---|---|---|",
+    ]
     from owin_cosim.assemble import load_problem
 
     _, problem = load_problem(REPO / "examples" / "quickstart-ns3.yaml")
     r = execute(problem, make_policy("rtfs").plan(problem))
     p = execute(problem, make_policy("pacs").plan(problem))
     last = [max(c.last_byte_s for c in x.chunks) for x in (r, p)]
-    lines.append(f"| {r.makespan_s * 1e3:.2f} | {p.makespan_s * 1e3:.2f} | "
-                 f"{(1 - p.makespan_s / r.makespan_s) * 100:.1f} % | "
-                 f"{p.lower_bound.value * 1e3:.2f} | {last[0] * 1e3:.2f} | {last[1] * 1e3:.2f} |")
-    lines += ["", END]
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    section = "\n".join(lines)
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    lines.append(
+        f"| {r.makespan_s * 1e3:.2f} | {p.makespan_s * 1e3:.2f} | "
+        f"{(1 - p.makespan_s / r.makespan_s) * 100:.1f} % | "
+        f"{p.lower_bound.value * 1e3:.2f} | {last[0] * 1e3:.2f} | {last[1] * 1e3:.2f} |"
+    )
+    lines += [""]
+    section = write_section(BEGIN, END, lines)
     print(section)
 
 

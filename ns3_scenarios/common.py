@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Built", "CommonParams", "Ns3Device", "install_apps", "run_until"]
+__all__ = [
+    "Built",
+    "CommonParams",
+    "Ns3Device",
+    "install_apps",
+    "place_nodes",
+    "run_until",
+    "wait_for",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,19 @@ def run_until(ns: Any, owin: Any, t: float) -> None:
     ev = owin.ScheduleStopAt(t)
     ns.Simulator.Run()
     owin.CancelEvent(ev)
+
+
+def place_nodes(ns: Any, server: Any, nodes: Any, devices: list[Ns3Device]) -> None:
+    """The server at the origin, device ``k`` at ``(distance_k, 0, 0)``, all fixed."""
+    mobility = ns.MobilityHelper()
+    pos = ns.ListPositionAllocator()
+    pos.Add(ns.Vector(0.0, 0.0, 0.0))
+    for dev in devices:
+        pos.Add(ns.Vector(dev.distance_m, 0.0, 0.0))
+    mobility.SetPositionAllocator(pos)
+    mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel")
+    mobility.Install(server)
+    mobility.Install(nodes)
 
 
 def install_apps(

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ns3_scenarios.common import Built, CommonParams, Ns3Device, install_apps, wait_for
+from ns3_scenarios.common import (
+    Built,
+    CommonParams,
+    Ns3Device,
+    install_apps,
+    place_nodes,
+    wait_for,
+)
 
 __all__ = ["Params", "build", "peak_rate_bps"]
 
@@ -100,15 +107,7 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
     enb.Create(1)
     ues = ns.NodeContainer()
     ues.Create(len(devices))
-    mobility = ns.MobilityHelper()
-    pos = ns.ListPositionAllocator()
-    pos.Add(ns.Vector(0.0, 0.0, 0.0))
-    for dev in devices:
-        pos.Add(ns.Vector(dev.distance_m, 0.0, 0.0))
-    mobility.SetPositionAllocator(pos)
-    mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel")
-    mobility.Install(enb)
-    mobility.Install(ues)
+    place_nodes(ns, enb, ues, devices)
 
     enb_devs = lte.InstallEnbDevice(enb)
     ue_devs = lte.InstallUeDevice(ues)

@@ -19,7 +19,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ns3_scenarios.common import Built, CommonParams, Ns3Device, install_apps, wait_for
+from ns3_scenarios.common import (
+    Built,
+    CommonParams,
+    Ns3Device,
+    install_apps,
+    place_nodes,
+    wait_for,
+)
 
 __all__ = ["Params", "build", "peak_rate_bps"]
 
@@ -117,15 +124,7 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
     stream = ns.WifiHelper.AssignStreams(ap_dev, 100)
     ns.WifiHelper.AssignStreams(sta_devs, stream + 100)
 
-    mobility = ns.MobilityHelper()
-    pos = ns.ListPositionAllocator()
-    pos.Add(ns.Vector(0.0, 0.0, 0.0))
-    for dev in devices:
-        pos.Add(ns.Vector(dev.distance_m, 0.0, 0.0))
-    mobility.SetPositionAllocator(pos)
-    mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel")
-    mobility.Install(ap)
-    mobility.Install(stas)
+    place_nodes(ns, ap, stas, devices)
 
     stack = ns.InternetStackHelper()
     stack.Install(ap)
