@@ -261,7 +261,8 @@ def read_ert(path: str | Path) -> dict[str, dict[str, float]]:
         raise ConfigError(path, "", "expected a top-level 'ERT' or 'ERT_summary'")
     out: dict[str, dict[str, float]] = {}
     for i, table in enumerate(tables):
-        name = _count(str(table.get("name", "")).split(".")[-1])[0]
+        # Ranges first: ``PE[0..15].Buffer[0..3]`` must key as ``Buffer``.
+        name = re.sub(r"\[\d+\.\.\d+\]", "", str(table.get("name", ""))).split(".")[-1]
         actions: dict[str, float] = out.setdefault(name, {})
         for j, act in enumerate(table.get("actions") or []):
             value = act.get("energy", act.get("max_energy"))
