@@ -113,6 +113,7 @@ __all__ = [
     "evaluate_case",
     "evaluate_files",
     "levels_from_arch",
+    "load_case",
 ]
 
 DATASPACES = ("Weights", "Inputs", "Outputs")
@@ -527,8 +528,11 @@ def _problem_from_doc(doc: dict[str, Any], file: Path) -> dict[str, int]:
     return {k: int(inst.get(k, 1)) for k in keys}
 
 
-def evaluate_case(case_dir: str | Path) -> tuple[NestResult, TimeloopStats]:
-    """Evaluate a reference case folder and parse its ``timeloop-model`` stats.
+def load_case(
+    case_dir: str | Path,
+) -> tuple[list[NestLevel], ComputeUnit, dict[str, int], list[MappingDirective], TimeloopStats]:
+    """Read a reference case folder: levels, compute unit, problem, mapping and the
+    ``timeloop-model`` stats.
 
     v0.3 layout: ``prob.yaml``, ``timeloop-mapper.map.yaml``, ``ARCH`` naming
     ``../../arch/NAME`` (``inputs/arch.yaml``, ``accelergy/ERT.yaml``) and
@@ -549,9 +553,14 @@ def evaluate_case(case_dir: str | Path) -> tuple[NestResult, TimeloopStats]:
         spec = case / "parsed-processed-input.yaml"
         comps = read_architecture(spec)
         ert = read_ert(case / "timeloop-mapper.ERT.yaml")
-        doc = load_yaml_any(spec)
-        problem = _problem_from_doc(doc, spec)
+        problem = _problem_from_doc(load_yaml_any(spec), spec)
     levels, compute, _ = levels_from_arch(comps, ert)
+    return levels, compute, problem, mapping, stats
+
+
+def evaluate_case(case_dir: str | Path) -> tuple[NestResult, TimeloopStats]:
+    """Evaluate a reference case folder (see :func:`load_case`) and return its stats too."""
+    levels, compute, problem, mapping, stats = load_case(case_dir)
     return evaluate(levels, compute, problem, mapping), stats
 
 
