@@ -136,9 +136,19 @@ def test_timeloop_missing_is_a_clear_error() -> None:
 def test_estimate_command_evaluates_a_given_mapping() -> None:
     case = REF / "v3" / "cases" / "eyeriss_like__AlexNet_layer2"
     arch = REF / "v3" / "arch" / "eyeriss_like" / "inputs" / "arch.yaml"
-    res = CliRunner().invoke(app, ["estimate", "--arch", str(arch), "--problem",
-                                   str(case / "prob.yaml"), "--mapping",
-                                   str(case / "timeloop-mapper.map.yaml"), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            "--arch",
+            str(arch),
+            "--problem",
+            str(case / "prob.yaml"),
+            "--mapping",
+            str(case / "timeloop-mapper.map.yaml"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     ref = json.loads((case / "summary.json").read_text())["row"]
