@@ -24,10 +24,10 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
-from owin_cosim import __version__
 from owin_cosim.accel_spec import ChipSpec, load_chip_spec
 from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.cost_cache import CachedCostModel, CostCache
+from owin_cosim.cost_backends import backend_options, make_cost_model
+from owin_cosim.cost_cache import CostCache
 from owin_cosim.cost_model import CostModel
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.estimator import RemoteCostModel
@@ -39,7 +39,7 @@ from owin_cosim.ofdm import OfdmChannel, OfdmUplink
 from owin_cosim.policies import make_policy
 from owin_cosim.problem import CompiledDag, DeviceSpec, Interconnect, Problem
 from owin_cosim.scenario import Scenario, load_scenario, validation_to_config_error
-from owin_cosim.timeloop_backend import HINT, TimeloopCostModel, timeloop_available
+from owin_cosim.timeloop_backend import HINT, timeloop_available
 from owin_cosim.workload import ModelGraph
 from owin_cosim.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
@@ -213,6 +213,49 @@ def _ns3_peak_rate_bps(s: Scenario, file: Path) -> float:
     return float(module.peak_rate_bps(params))
 
 
+def _timeloop_files(s: Scenario, file: Path) -> list[Path]:
+    files = [_resolve(file.parent, f) for f in s.accelerator.timeloop_arch]
+    for i, path in enumerate(files):
+        if not path.is_file():
+            raise ConfigError(file, f"accelerator.timeloop_arch[{i}]", f"no such file: {path}")
+    names = [p.name for p in files]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            file, "accelerator.timeloop_arch", "expected files with distinct names (basenames)"
+        )
+    return files
+
+
+def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
+    """The scenario's cost backend: in process (cached) or a remote estimator service."""
+    acc = s.accelerator
+    options = backend_options(
+        acc.cost_backend, acc.latency_scale, acc.mapper.evaluations, acc.mapper.seed
+    )
+    arch_files = _timeloop_files(s, file) if acc.cost_backend == "timeloop" else []
+    if acc.estimator is not None:
+        spec_doc = yaml.safe_load(chip.path.read_text()) if chip.path else {}
+        if arch_files:  # the service runs Timeloop on its side: ship the files' text
+            options["timeloop_arch"] = {p.name: p.read_text() for p in arch_files}
+        return RemoteCostModel(
+            acc.estimator,
+            spec_doc,
+            backend=acc.cost_backend,
+            options=options,
+            timeout_s=acc.estimator_timeout_s,
+        )
+    # The spec file's bytes name the core; the options change what a cost means.
+    digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()
+    return make_cost_model(
+        chip,
+        digest,
+        acc.cost_backend,
+        options,
+        cache=CostCache() if acc.cache else None,
+        timeloop_arch=arch_files,
+    )
+
+
 def assemble(s: Scenario, file: str | Path) -> Problem:
     """Build the :class:`Problem` of scenario ``s`` read from ``file``."""
     file = Path(file)
@@ -235,43 +278,7 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
     devices = _devices(s, file, model, encoders)
     chip = _chip(s, file)
     analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
-    cost: CostModel = analytic
-    if s.accelerator.estimator is not None:
-        spec_doc = yaml.safe_load(chip.path.read_text()) if chip.path else {}
-        cost = RemoteCostModel(
-            s.accelerator.estimator,
-            spec_doc,
-            backend=s.accelerator.cost_backend,
-            options={"latency_scale": s.accelerator.latency_scale},
-            timeout_s=s.accelerator.estimator_timeout_s,
-        )
-    elif s.accelerator.cost_backend == "timeloop":
-        arch_files = [_resolve(file.parent, f) for f in s.accelerator.timeloop_arch]
-        timeloop = TimeloopCostModel(
-            arch_files, clock_hz=chip.clock_hz, latency_scale=s.accelerator.latency_scale
-        )
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in arch_files)).hexdigest()
-        cost = (
-            CachedCostModel(
-                timeloop,
-                CostCache(),
-                digest,
-                "timeloop",
-                {"latency_scale": s.accelerator.latency_scale},
-            )
-            if s.accelerator.cache
-            else timeloop
-        )
-    elif s.accelerator.cache:
-        # The spec file's bytes name the core; the options change what a cost means.
-        digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()
-        cost = CachedCostModel(
-            analytic,
-            CostCache(),
-            digest,
-            f"owin-cosim {__version__} analytic",
-            {"latency_scale": s.accelerator.latency_scale},
-        )
+    cost = _cost_model(s, file, chip)
     for layer in model.layers():
         if not analytic.fits(layer):
             raise ConfigError(

@@ -264,7 +264,11 @@ def estimate(
     ert: Annotated[
         Path | None, typer.Option(help="Accelergy ERT (default: beside the arch).")
     ] = None,
-    backend: Annotated[str, typer.Option(help="analytic or timeloop.")] = "analytic",
+    backend: Annotated[str, typer.Option(help="analytic, loopnest or timeloop.")] = "analytic",
+    evaluations: Annotated[
+        int, typer.Option(help="Mapping search budget (loop-nest evaluations).", min=1)
+    ] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the mapping search.", min=0)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -274,11 +278,21 @@ def estimate(
     from owin_cosim.layer_estimate import estimate_layer
 
     with _guard(debug):
-        if backend not in ("analytic", "timeloop"):
+        if backend not in ("analytic", "loopnest", "timeloop"):
             raise ConfigError(
-                None, "--backend", f"unknown backend {backend!r}; expected analytic or timeloop"
+                None,
+                "--backend",
+                f"unknown backend {backend!r}; expected analytic, loopnest or timeloop",
             )
-        result = estimate_layer(arch, problem, mapping=mapping, ert=ert, backend=backend)
+        result = estimate_layer(
+            arch,
+            problem,
+            mapping=mapping,
+            ert=ert,
+            backend=backend,
+            evaluations=evaluations,
+            seed=seed,
+        )
         if as_json:
             print(_json.dumps(result, indent=2, sort_keys=True))
             return

@@ -10,6 +10,11 @@ Messages (JSON, REQ/REP, ``"v": 1``)::
 
     -> {"v": 1, "op": "estimate", "backend": "analytic", "spec": {...chip spec...},
         "options": {"latency_scale": 1.0}, "layers": [{"name", "op", "R", ..., "N", ...}]}
+
+``backend`` is ``analytic``, ``loopnest`` (options ``mapper_evaluations``,
+``mapper_seed``) or ``timeloop`` (option ``timeloop_arch``: ``{file name: text}`` of
+the Timeloop architecture and component files, written to a private folder on the
+service's side; Timeloop must be installed there).
     <- {"v": 1, "op": "estimate", "ok": true, "costs": [{"cycles", "seconds",
         "energy_pJ", "utilization", "macs", "levels", "bound_by"}, ...], "backend_calls": k}
     -> {"v": 1, "op": "shutdown"}   <- {"v": 1, "op": "shutdown", "ok": true}
@@ -19,19 +24,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
 import zmq
 
-from owin_cosim import __version__
 from owin_cosim.accel_spec import parse_chip_spec
-from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.cost_cache import CachedCostModel, CostCache
-from owin_cosim.cost_model import LayerCost, LevelAccesses
+from owin_cosim.cost_backends import BACKENDS, make_cost_model
+from owin_cosim.cost_cache import CostCache
+from owin_cosim.cost_model import CostModel, LayerCost, LevelAccesses
 from owin_cosim.errors import OwinError
 from owin_cosim.protocol import PROTOCOL_VERSION
+from owin_cosim.timeloop_backend import require_timeloop
 from owin_cosim.workload import Layer, OpKind
 
 __all__ = ["EstimatorError", "RemoteCostModel", "layer_from_dict", "layer_to_dict", "serve"]
@@ -65,24 +72,41 @@ def _cost_from_dict(data: dict[str, Any]) -> LayerCost:
 class _Service:
     def __init__(self, cache: CostCache | None) -> None:
         self.cache = cache
-        self.models: dict[str, CachedCostModel | AnalyticCostModel] = {}
+        self.models: dict[str, CostModel] = {}
+        self._dirs: list[tempfile.TemporaryDirectory[str]] = []
 
-    def model(self, spec: dict[str, Any], backend: str, options: dict[str, Any]) -> Any:
-        if backend != "analytic":
-            from owin_cosim.timeloop_backend import require_timeloop
+    def close(self) -> None:
+        for d in self._dirs:
+            d.cleanup()
 
+    def model(self, spec: dict[str, Any], backend: str, options: dict[str, Any]) -> CostModel:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        options = dict(options)
+        arch_texts = options.pop("timeloop_arch", None) or {}
+        if backend == "timeloop":
             require_timeloop()
+            if not isinstance(arch_texts, dict) or not arch_texts:
+                raise ValueError(
+                    "backend 'timeloop' needs options.timeloop_arch: "
+                    "{file name: text} of the architecture and component files"
+                )
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        key = f"{digest}/{backend}/{json.dumps(options, sort_keys=True)}"
+        arch_digest = hashlib.sha256(json.dumps(arch_texts, sort_keys=True).encode()).hexdigest()
+        key = f"{digest}/{arch_digest}/{backend}/{json.dumps(options, sort_keys=True)}"
         if key not in self.models:
             chip = parse_chip_spec(spec, "<estimator request>")
-            inner = AnalyticCostModel(chip, latency_scale=float(options.get("latency_scale", 1.0)))
-            self.models[key] = (
-                inner
-                if self.cache is None
-                else CachedCostModel(
-                    inner, self.cache, digest, f"owin-cosim {__version__} analytic", options
-                )
+            files: list[Path] = []
+            if arch_texts:
+                tmp = tempfile.TemporaryDirectory(prefix="owin-estimator-arch-")
+                self._dirs.append(tmp)
+                for name, text in sorted(arch_texts.items()):
+                    if Path(name).name != name:
+                        raise ValueError(f"timeloop_arch file name {name!r} must be a base name")
+                    (Path(tmp.name) / name).write_text(str(text))
+                    files.append(Path(tmp.name) / name)
+            self.models[key] = make_cost_model(
+                chip, digest, backend, options, cache=self.cache, timeloop_arch=files
             )
         return self.models[key]
 
@@ -135,6 +159,7 @@ def serve(bind: str, *, cache: bool = True, max_requests: int | None = None) -> 
             if message.get("op") == "shutdown":
                 return
     finally:
+        service.close()
         sock.close()
         ctx.term()
 

@@ -1,10 +1,23 @@
 """``owin-cosim estimate``: one layer's cost on one core, from Timeloop-format inputs.
 
-``--arch`` is either a multi-core spec of ``accel_specs/`` (its core is costed by the
-analytic model) or a Timeloop architecture (``arch.yaml`` with its ``components/``
-folder beside it). With a Timeloop architecture, the analytic backend evaluates the
-given ``--mapping`` with the loop-nest model (:mod:`owin_cosim.loopnest`), with energies
-from the Accelergy ERT (``--ert``, or ``../accelergy/ERT.yaml`` beside the inputs).
+``--arch`` is either a multi-core spec of ``accel_specs/`` or a Timeloop architecture
+(``arch.yaml`` with its ``components/`` folder beside it).
+
+=================  ===========================================================
+arch / backend     what prices the layer
+=================  ===========================================================
+spec, analytic     the closed-form tiling model (:mod:`owin_cosim.analytic_model`)
+spec, loopnest     loop-nest model + mapping search on the spec's core
+                   (:mod:`owin_cosim.loopnest_cost`)
+Timeloop arch,     with ``--mapping``: the loop-nest model on exactly that mapping;
+analytic or        without: the mapping search (:mod:`owin_cosim.mapper`) under the
+loopnest           ``*constraints*.yaml`` files beside the architecture
+Timeloop arch,     ``timeloop-mapper`` (a clear error when it is not installed)
+timeloop
+=================  ===========================================================
+
+Energies of a Timeloop architecture come from the Accelergy ERT (``--ert``, or
+``../accelergy/ERT.yaml`` beside the inputs).
 """
 
 from __future__ import annotations
@@ -37,6 +50,8 @@ def estimate_layer(
     mapping: Path | None = None,
     ert: Path | None = None,
     backend: str = "analytic",
+    evaluations: int = 3000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc)."""
     layer = layer_from_problem(read_problem(problem), name=problem.stem)
@@ -57,9 +72,18 @@ def estimate_layer(
                 "expected --arch ARCH.yaml with its components folder",
             )
         from owin_cosim.accel_spec import load_chip_spec
+
+        chip = load_chip_spec(arch)
+        if backend == "loopnest":
+            from owin_cosim.loopnest_cost import LoopNestCostModel
+
+            nest = LoopNestCostModel(chip, max_evaluations=evaluations, seed=seed)
+            return _result(
+                asdict(nest.layer_cost(layer)), "loop-nest model, searched mapping", backend
+            )
         from owin_cosim.analytic_model import AnalyticCostModel
 
-        cost = AnalyticCostModel(load_chip_spec(arch)).layer_cost(layer)
+        cost = AnalyticCostModel(chip).layer_cost(layer)
         return _result(asdict(cost), "analytic model, searched tiling", backend)
     if backend == "timeloop":
         from owin_cosim.timeloop_backend import TimeloopCostModel
@@ -68,13 +92,7 @@ def estimate_layer(
         model = TimeloopCostModel([arch, *components])
         return _result(asdict(model.layer_cost(layer)), "timeloop-mapper", backend)
     if mapping is None:
-        raise ConfigError(
-            None,
-            "--mapping",
-            "the analytic model evaluates a given mapping on a "
-            "Timeloop architecture; expected --mapping MAP.yaml (or a "
-            "multi-core spec from accel_specs/ as --arch)",
-        )
+        return _searched(arch, problem, _find_ert(arch, ert), backend, evaluations, seed)
     from owin_cosim.loopnest import evaluate_files
 
     return _result(
@@ -82,6 +100,51 @@ def estimate_layer(
         "loop-nest model, given mapping",
         backend,
     )
+
+
+def _searched(
+    arch: Path, problem: Path, ert: Path, backend: str, evaluations: int, seed: int
+) -> dict[str, Any]:
+    from owin_cosim.loopnest import levels_from_arch
+    from owin_cosim.mapper import mesh_from_arch, read_constraints, search
+    from owin_cosim.timeloop_io import read_architecture, read_ert
+
+    comps = read_architecture(arch)
+    levels, compute, _ = levels_from_arch(comps, read_ert(ert))
+    found = search(
+        levels,
+        compute,
+        read_problem(problem),
+        read_constraints(arch.parent),
+        seed=seed,
+        max_evaluations=evaluations,
+        time_budget_s=float("inf"),
+        mesh_x=mesh_from_arch(comps),
+    )
+    r = found.result
+    cost: dict[str, Any] = {
+        "cycles": r.cycles,
+        "energy_pJ": r.energy_pJ,
+        "utilization": r.utilization,
+        "levels": {
+            name: {
+                "reads": sum(d["reads_total"] for d in per_ds.values()),
+                "writes": sum(d["updates_total"] for d in per_ds.values()),
+                "fills": sum(d["fills_total"] for d in per_ds.values()),
+                "energy_pJ": r.energy_by_level_pJ.get(name, 0.0),
+            }
+            for name, per_ds in r.per_level.items()
+        },
+    }
+    out = _result(
+        cost, f"loop-nest model, searched mapping ({found.evaluations} evaluations)", backend
+    )
+    out["mapping"] = [
+        {"target": d.target, "type": d.type, "factors": d.factors, "permutation": d.permutation}
+        | ({"keep": list(d.keep), "bypass": list(d.bypass)} if d.type == "datatype" else {})
+        for d in found.mapping
+    ]
+    return out
 
 
 def _result(cost: dict[str, Any], mode: str, backend: str) -> dict[str, Any]:

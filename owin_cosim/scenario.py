@@ -35,6 +35,7 @@ __all__ = [
     "AcceleratorSection",
     "DeviceConfig",
     "EncoderRef",
+    "MapperSection",
     "ModelSection",
     "NetworkSection",
     "PayloadConfig",
@@ -171,12 +172,23 @@ class ModelSection(_Strict):
         return EncoderRef(name=ref) if isinstance(ref, str) else ref
 
 
+class MapperSection(_Strict):
+    """The mapping search of the ``loopnest`` cost backend."""
+
+    #: Loop-nest evaluations per distinct layer shape (the search's only bound).
+    evaluations: int = Field(300, ge=1, le=1_000_000)
+    #: Seed of the search (independent of the scenario seed, so costs stay cached).
+    seed: int = Field(0, ge=0, lt=2**63)
+
+
 class AcceleratorSection(_Strict):
     """The multi-core accelerator and its cost backend."""
 
     #: Multi-core spec file (``accel_specs/*.yaml``), relative to the scenario file.
     spec: str
-    cost_backend: Literal["analytic", "timeloop"] = "analytic"
+    cost_backend: Literal["analytic", "loopnest", "timeloop"] = "analytic"
+    #: ``cost_backend: loopnest``: the mapping search per distinct layer shape.
+    mapper: MapperSection = Field(default_factory=lambda: MapperSection())
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
     #: compute-bound.
     latency_scale: float = Field(1.0, gt=0)

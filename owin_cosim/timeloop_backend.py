@@ -2,7 +2,7 @@
 
 Timeloop is not on any package registry (the PyPI package called ``timeloop`` is an
 unrelated task scheduler). When the programs are on ``PATH`` (e.g. in the official
-Timeloop/Accelergy container images) or ``pytimeloop`` imports, this backend writes each
+Timeloop/Accelergy container images), this backend writes each
 layer's problem next to the architecture, runs the mapper with a timeout on one thread
 (its random search is then reproducible for a given input), and reads
 ``timeloop-mapper.stats.txt``. When Timeloop is asked for and missing, it says so and
@@ -11,7 +11,7 @@ how to get it: never a silent fallback to the analytic model.
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +32,7 @@ __all__ = [
     "cost_from_stats",
     "require_timeloop",
     "timeloop_available",
+    "timeloop_version",
 ]
 
 HINT = (
@@ -39,7 +40,7 @@ HINT = (
     "'timeloop' is unrelated). Run inside the official Timeloop/Accelergy container "
     "image (timeloopaccelergy/timeloop-accelergy-pytorch), or build timeloop and "
     "accelergy from source so that timeloop-mapper and timeloop-model are on PATH; or "
-    "use cost_backend: analytic"
+    "use cost_backend: analytic or loopnest"
 )
 
 
@@ -48,9 +49,20 @@ class TimeloopError(OwinError):
 
 
 def timeloop_available() -> bool:
-    """Whether ``timeloop-mapper`` and ``timeloop-model`` are on PATH or pytimeloop imports."""
-    on_path = all(shutil.which(p) for p in ("timeloop-mapper", "timeloop-model"))
-    return on_path or importlib.util.find_spec("pytimeloop") is not None
+    """Whether ``timeloop-mapper`` and ``timeloop-model`` are on PATH."""
+    return all(shutil.which(p) for p in ("timeloop-mapper", "timeloop-model"))
+
+
+def timeloop_version() -> str:
+    """Names the installed ``timeloop-mapper`` for cache keys: its path, size and mtime.
+
+    Timeloop has no ``--version`` flag; a rebuilt binary gets a new key.
+    """
+    require_timeloop()
+    path = Path(str(shutil.which("timeloop-mapper"))).resolve()
+    st = path.stat()
+    ident = f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()
+    return hashlib.sha256(ident).hexdigest()[:16]
 
 
 def require_timeloop() -> None:

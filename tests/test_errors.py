@@ -104,6 +104,24 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "devices[0]",
         "exceeds the payload",
     ),
+    (
+        "zero mapper budget",
+        _with(
+            accelerator={
+                "spec": str(SPECS / "mc4.yaml"),
+                "cost_backend": "loopnest",
+                "mapper": {"evaluations": 0},
+            }
+        ),
+        "accelerator.mapper.evaluations",
+        "greater than or equal to 1",
+    ),
+    (
+        "unknown cost backend",
+        _with(accelerator={"spec": str(SPECS / "mc4.yaml"), "cost_backend": "magic"}),
+        "accelerator.cost_backend",
+        "loopnest",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -17,8 +18,11 @@ from owin_cosim.accel_spec import load_chip_spec
 from owin_cosim.analytic_model import AnalyticCostModel
 from owin_cosim.assemble import assemble
 from owin_cosim.cli import app
+from owin_cosim.cost_backends import backend_options, make_cost_model
+from owin_cosim.cost_cache import CachedCostModel, CostCache
 from owin_cosim.errors import BackendUnavailableError
 from owin_cosim.estimator import EstimatorError, RemoteCostModel
+from owin_cosim.loopnest_cost import LoopNestCostModel
 from owin_cosim.scenario import Scenario
 from owin_cosim.timeloop_backend import TimeloopCostModel, timeloop_available
 from owin_cosim.workload import conv2d, matmul
@@ -155,3 +159,73 @@ def test_estimate_command_evaluates_a_given_mapping() -> None:
     assert data["cycles"] == ref["cycles"]
     assert data["energy_pJ"] == pytest.approx(ref["energy_pJ"], rel=0.10)
     assert set(data["levels"]) >= {"DRAM", "shared_glb"}
+
+
+def test_loopnest_through_the_estimator_matches_local(service: str) -> None:
+    spec = yaml.safe_load((SPECS / "mc4.yaml").read_text())
+    options = backend_options("loopnest", mapper_evaluations=40, mapper_seed=2)
+    remote = RemoteCostModel(service, spec, backend="loopnest", options=options, timeout_s=60)
+    layers = [
+        conv2d("a", C=16, M=32, P=14, Q=14),
+        matmul("b", rows=8, in_features=64, out_features=32),
+    ]
+    local = LoopNestCostModel(load_chip_spec(SPECS / "mc4.yaml"), max_evaluations=40, seed=2)
+    assert remote.layer_costs(layers) == [local.layer_cost(x) for x in layers]
+    remote.close()
+
+
+@pytest.mark.skipif(timeloop_available(), reason="Timeloop is installed here")
+def test_estimator_without_timeloop_says_so(service: str) -> None:
+    spec = yaml.safe_load((SPECS / "mc4.yaml").read_text())
+    options = {"latency_scale": 1.0, "timeloop_arch": {"arch.yaml": "architecture: {}"}}
+    remote = RemoteCostModel(service, spec, backend="timeloop", options=options, timeout_s=30)
+    with pytest.raises(EstimatorError, match="Timeloop is not installed"):
+        remote.layer_cost(conv2d("a", C=3, M=8, P=8, Q=8))
+    remote.close()
+
+
+_FAKE_MAPPER = """#!/bin/sh
+# Stands in for timeloop-mapper: checks its inputs are there, answers a real stats file.
+for f in "$@"; do test -f "$f" || { echo "missing $f" >&2; exit 3; }; done
+cp "{stats}" timeloop-mapper.stats.txt
+"""
+
+
+@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
+def test_timeloop_backend_wiring_with_a_stand_in_mapper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The subprocess, file and parsing path of the Timeloop backend, on a real stats file.
+
+    ``timeloop-mapper`` here is a shell stand-in that returns a recorded
+    ``timeloop-model`` output; what is checked is our side: inputs written, the stats
+    parsed into cycles and energy, the cache keyed and reused.
+    """
+    case = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer2"
+    stats = case / "model" / "timeloop-model.stats.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("timeloop-mapper", "timeloop-model"):
+        exe = bin_dir / name
+        exe.write_text(_FAKE_MAPPER.replace("{stats}", str(stats)))
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("OWIN_COSIM_COST_CACHE", str(tmp_path / "c.sqlite"))
+    assert timeloop_available()
+    arch = REF / "v3" / "arch" / "simple_weight_stationary" / "inputs"
+    files = [arch / "arch.yaml", *sorted((arch / "components").glob("*.yaml"))]
+    chip = load_chip_spec(SPECS / "mc4.yaml")
+    model = make_cost_model(
+        chip, "d", "timeloop", backend_options("timeloop"), cache=CostCache(), timeloop_arch=files
+    )
+    layer = conv2d("l2", C=96, M=256, P=27, Q=27, R=5, S=5)
+    cost = model.layer_cost(layer)
+    ref = json.loads((case / "summary.json").read_text())["row"]
+    assert cost.cycles == ref["cycles"]
+    assert cost.energy_pJ == pytest.approx(ref["energy_pJ"], rel=1e-3)
+    assert cost.seconds == pytest.approx(ref["cycles"] / chip.clock_hz)
+    again = make_cost_model(
+        chip, "d", "timeloop", backend_options("timeloop"), cache=CostCache(), timeloop_arch=files
+    )
+    assert again.layer_cost(layer) == cost
+    assert isinstance(again, CachedCostModel) and again.calls == 0
