@@ -85,11 +85,17 @@ def searched(lines: list[str]) -> float | None:
     lines += [
         "### Searching a mapping: our mapper vs `timeloop-mapper`'s best",
         "",
-        "| case | Timeloop cycles | ours | error | Timeloop energy pJ | ours | error | "
-        "evaluations | our wall s | Timeloop mapper wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Each case is searched for the objective its `timeloop-mapper` run optimised "
+        "(v3: delay, then energy; v4: energy-delay product), seed 0, at most 3,000 "
+        "evaluations. `EDP ratio` = our cycles x energy / Timeloop's (< 1: our mapping is "
+        "better by the product).",
+        "",
+        "| case | objective | Timeloop cycles | ours | error | Timeloop energy pJ | ours | "
+        "error | EDP ratio | evaluations | our wall s | Timeloop mapper wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ec_all, ee_all, rates = [], [], []
+    better = 0
     for case in cases():
         t = time.perf_counter()
         res, row = search_case(case, seed=0)
@@ -99,16 +105,33 @@ def searched(lines: list[str]) -> float | None:
         ee = (res.result.energy_pJ - row["energy_pJ"]) / row["energy_pJ"]
         ec_all.append(abs(ec))
         ee_all.append(abs(ee))
+        edp = (res.result.cycles * res.result.energy_pJ) / (row["cycles"] * row["energy_pJ"])
+        better += edp < 1
+        objective = ", ".join(row["search_metrics"])
         lines.append(
-            f"| {label(case)} | {row['cycles']} | {res.result.cycles} | "
+            f"| {label(case)} | {objective} | {row['cycles']} | {res.result.cycles} | "
             f"{ec * 100:+.1f} % | {row['energy_pJ']:.4g} | {res.result.energy_pJ:.4g} "
-            f"| {ee * 100:+.1f} % | {res.evaluations} | {wall:.1f} | "
+            f"| {ee * 100:+.1f} % | {edp:.3f} | {res.evaluations} | {wall:.1f} | "
             f"{row.get('mapper_wall_s', float('nan'))} |"
         )
     lines += [
         "",
         f"Median |error|: cycles {statistics.median(ec_all) * 100:.1f} %, energy "
-        f"{statistics.median(ee_all) * 100:.1f} % (targets 15 % and 25 %).",
+        f"{statistics.median(ee_all) * 100:.1f} % (targets 15 % and 25 %). Our mapping "
+        f"has a lower energy-delay product than Timeloop's on {better} of "
+        f"{len(ec_all)} cases.",
+        "",
+        "Why the v4 rows differ: the v4 reference runs stopped after "
+        "`victory_condition: 100` suboptimal mappings in a row (their logs: 9-38 "
+        "improvements, 1.6-27 s), so Timeloop's answer there is an early-stopped search, "
+        "not the best mapping of its space. Our mappings stay inside the same map space "
+        "(the factorization counts per dimension equal those `timeloop-mapper.log` "
+        "prints, container constraints included) and mostly reach a lower EDP; e.g. on "
+        "the Simba-like design Timeloop's runs never combine the `M`x`C` unrolling of the "
+        "PE container with the `M`/`C` split of the distributed buffers and end at 25 % "
+        "utilization, ours reaches 100 %. A larger error there means Timeloop's mapper "
+        "stopped short, not that the model disagrees: on the same mapping the two agree "
+        "(table above).",
         "",
     ]
     return statistics.median(rates)

@@ -168,7 +168,9 @@ class RemoteCostModel:
     """A :class:`~owin_cosim.cost_model.CostModel` answered by an estimator service.
 
     Layers are sent in batches (:meth:`layer_costs`); every wait is bounded by
-    ``timeout_s`` and a silent service is an :class:`EstimatorError`.
+    ``timeout_s`` and a silent service is an :class:`EstimatorError`. Before the first
+    batch a ``hello`` (bounded by ``connect_timeout_s``) tells an absent service from a
+    slow answer, so a wrong endpoint fails in seconds even when batches may take long.
     """
 
     def __init__(
@@ -179,8 +181,11 @@ class RemoteCostModel:
         backend: str = "analytic",
         options: dict[str, Any] | None = None,
         timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.endpoint = endpoint
+        self.connect_timeout_s = min(connect_timeout_s, timeout_s)
+        self._greeted = False
         self.spec = spec
         self.name = backend
         self.options = options or {}
@@ -196,15 +201,20 @@ class RemoteCostModel:
             self._sock.connect(self.endpoint)
         return self._sock
 
-    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _ask(self, message: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        if not self._greeted and message.get("op") != "hello":
+            self._ask({"op": "hello"}, self.connect_timeout_s)
+            self._greeted = True
+        wait = self.timeout_s if timeout_s is None else timeout_s
         sock = self._socket()
         sock.send(json.dumps({"v": PROTOCOL_VERSION, **message}).encode())
-        if not sock.poll(int(self.timeout_s * 1000)):
+        if not sock.poll(int(wait * 1000)):
             # A REQ socket without its reply cannot be reused: drop it.
             sock.close(0)
             self._sock = None
+            what = "is it running there?" if message.get("op") == "hello" else "(a batch)"
             raise EstimatorError(
-                f"estimator at {self.endpoint} did not answer within {self.timeout_s:g} s"
+                f"estimator at {self.endpoint} did not answer within {wait:g} s {what}"
             )
         answer: dict[str, Any] = json.loads(sock.recv())
         if not answer.get("ok"):

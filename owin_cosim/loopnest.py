@@ -227,9 +227,11 @@ def levels_from_arch(
     -------
     levels, compute, mac_energy_pJ
         Block size is ``block-size`` when given, else ``width / word bits`` when both
-        are given, else 1. A level without ``read``/``write`` actions in the ERT is
-        charged :data:`REGISTER_FALLBACK_PJ_PER_BIT` per bit of its word (observed
-        Timeloop behaviour, see the module docstring).
+        are given, else 1. The capacity is ``depth x block size``, divided by the
+        ``cluster-size`` when one is given (Timeloop's words per cluster row). A level
+        without ``read``/``write`` actions in the ERT is charged
+        :data:`REGISTER_FALLBACK_PJ_PER_BIT` per bit of its word (observed Timeloop
+        behaviour, see the module docstring).
     """
     levels: list[NestLevel] = []
     compute: ComputeUnit | None = None
@@ -245,7 +247,13 @@ def levels_from_arch(
         if block is None:
             block = max(1, width // word_bits) if width and width >= word_bits else 1
         depth = _int_attr(comp, "memory_depth", "depth")
-        size = depth * block if depth is not None else None
+        # Timeloop splits a ``cluster-size``-wide level into clusters: a row then holds
+        # width / (word bits x cluster size) words (the Simba-like v0.4 PEWeightRegs,
+        # 512 bits wide, 64 clusters, depth 1: Size 1 in Timeloop's stats). Capacity only;
+        # the energy per scalar access stays ERT / (width / word bits).
+        cluster = _int_attr(comp, "cluster-size", "cluster_size") or 1
+        row = max(1, block // cluster) if cluster > 1 else block
+        size = depth * row if depth is not None else None
         if "read" in actions or "write" in actions:
             read = actions.get("read", actions.get("write", 0.0))
             write = actions.get("write", read)

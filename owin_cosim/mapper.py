@@ -2,10 +2,12 @@
 
 Given the storage levels and compute unit of one core
 (:func:`~owin_cosim.loopnest.levels_from_arch`), a CNN-layer problem and the
-architecture's Timeloop constraints (:func:`read_constraints`),
-:func:`search` looks for the mapping with the fewest cycles, then the least energy
-(Timeloop's ``optimization-metrics: [delay, energy]``), evaluating each candidate with
-:func:`~owin_cosim.loopnest.evaluate`.
+architecture's Timeloop constraints (:func:`read_constraints`), :func:`search` looks
+for the best mapping by Timeloop's ``optimization-metrics`` (:func:`read_optimization_metrics`):
+``[delay, energy]`` (fewest cycles, then least energy; the default and the v0.3 runs) or
+``[edp]`` (the v0.4 runs), evaluating each candidate with
+:func:`~owin_cosim.loopnest.evaluate`. :func:`search_case` takes the metrics from the
+case's mapper settings.
 
 **The map space.** For every problem dimension, its prime factors are allocated to
 *slots*: the temporal loop block of each storage level and the spatial block (the
@@ -13,15 +15,31 @@ fan-out to the next level) of each level whose fan-out exceeds 1. A constraint f
 ``D=k`` (``k > 0``) fixes a slot (clamped, like Timeloop, to what is left of the
 dimension: ``C=16`` on a layer with ``C=3`` gives 3); ``D=0`` gives that slot all that
 is left, every other unconstrained slot of that dimension gets 1. Spatial blocks must fit
-the mesh: the dimensions are split between the X and Y axes of the fan-out (``split`` and
-the permutation of a spatial constraint fix which axis a dimension goes to; otherwise any
-assignment that fits is accepted), with ``X = meshX(child) / meshX(parent)`` and
-``Y = fanout / X``. Temporal loop orders are permutations of the dimensions whose trip
+the mesh, with ``X = meshX(child) / meshX(parent)`` and ``Y = fanout / X``, and the
+X/Y assignment must be one Timeloop can express: a spatial block is ordered by its
+permutation (the constraint's dimensions, innermost first, then the others in any
+order) and its first ``split`` dimensions go to X, the rest to Y; without a ``split``
+every split position is allowed, so with a complete permutation the X dimensions are a
+prefix of it. Temporal loop orders are permutations of the dimensions whose trip
 count exceeds 1, the constrained ones innermost in the constraint's order (Timeloop
 lists permutations innermost first). Datatype keep/bypass is fixed by the constraints;
 the others are searched (the outermost level, the backing store, keeps everything).
 A mapping is valid if, at every level with a capacity, the tiles of the dataspaces it
-keeps (``NestResult.per_level[level][ds]['tile']``) add up to at most ``size_words``.
+keeps (``NestResult.per_level[level][ds]['tile']``) add up to at most ``size_words``
+(``depth x words per row``; a ``cluster-size`` divides the row, as in Timeloop: the
+v0.4 Simba-like ``PEWeightRegs`` hold one word).
+
+**v0.4 containers.** In a v0.4 processed input (``parsed-processed-input.yaml``) every
+``!Container`` with a ``spatial`` mesh and constraints appears as a ``dummy_storage``
+level ``inter_<name>_spatial`` (1 word, bypassing everything) whose instance count and
+``meshX`` give the container's fan-out, and its ``spatial``/``temporal``/``dataspace``
+constraints target that level. They are therefore levels here like any other: their
+spatial factors, permutation and split limit the container's fan-out (e.g. the Simba-like
+``PE`` container: 16 on X, only ``M`` and ``C``; ``distributed_buffers``: ``M`` on Y,
+at most 4), their temporal factors are all 1. On the reference designs the number of
+factorization options per dimension equals the counts ``timeloop-mapper`` prints
+("Factorization options along problem dimension ..."), and the keep/bypass choices its
+``DatatypeBypass`` size.
 
 **The search.** Seeded random sampling of valid mappings (a third of the evaluation
 budget; half of the samples place prime factors spatially first, which is where cycles
@@ -31,9 +49,13 @@ choice. The evaluation count is the primary bound (results do not depend on mach
 speed); the time budget is only a safety stop. Identical candidates (same effective
 loop nest) are evaluated once.
 
-Not modelled: v0.4 constraints on spatial *containers* (``inter_PE_spatial`` ...) that
-are not storage levels are ignored, imperfect factorization, ``max-permutations-per-if``
-pruning and Timeloop's victory condition.
+Not modelled: imperfect factorization (residual loops), ``max-permutations-per-if``
+pruning, Timeloop's victory condition (so this search is usually better than a
+``timeloop-mapper`` run stopped after ``victory_condition`` suboptimal mappings, as the
+v0.4 reference runs were with 100), the ``last_level_accesses`` metric,
+``min_utilization``, and the v0.4 constraint options ``max_utilization``, ``no_reuse``,
+``no_coalesce``, ``factors_only`` and factor bounds (``<=``, ``>=``), none of which the
+reference designs use.
 """
 
 from __future__ import annotations
@@ -67,11 +89,13 @@ from owin_cosim.timeloop_io import (
 )
 
 __all__ = [
+    "METRICS",
     "Constraints",
     "SearchResult",
     "TargetConstraint",
     "mesh_from_arch",
     "read_constraints",
+    "read_optimization_metrics",
     "search",
     "search_case",
 ]
@@ -219,6 +243,33 @@ def read_constraints(
     return out
 
 
+#: Timeloop's ``optimization-metrics`` that :func:`search` understands.
+METRICS = ("delay", "energy", "edp")
+_DEFAULT_METRICS = ("delay", "energy")
+
+
+def read_optimization_metrics(doc: Any) -> tuple[str, ...]:
+    """The mapper's ``optimization-metrics`` (v0.3) / ``optimization_metrics`` (v0.4).
+
+    ``doc`` is a loaded mapper file or whole input (with a ``mapper`` section). Returns
+    ``("delay", "energy")``, Timeloop's default, when none are given.
+
+    Examples
+    --------
+    >>> read_optimization_metrics({"mapper": {"optimization_metrics": ["edp"]}})
+    ('edp',)
+    >>> read_optimization_metrics({"mapper": {"optimization-metrics": []}})
+    ('delay', 'energy')
+    """
+    sec = doc.get("mapper", doc) if isinstance(doc, Mapping) else {}
+    if not isinstance(sec, Mapping):
+        return _DEFAULT_METRICS
+    value = sec.get("optimization_metrics") or sec.get("optimization-metrics") or ()
+    if isinstance(value, str):
+        value = [value]
+    return tuple(str(m) for m in value) or _DEFAULT_METRICS
+
+
 def mesh_from_arch(components: list[ArchComponent]) -> dict[str, int]:
     """``meshX`` of every component by name (for the X/Y split of the fan-outs)."""
     return {c.name: max(1, c.mesh_x) for c in components}
@@ -256,10 +307,14 @@ class _Space:
     free: dict[str, list[Slot]]
     fanout: list[int]
     mesh: list[tuple[int, int]]  # (X, Y) per level
-    axis: list[dict[str, int]]  # spatial dim -> 0 (X) / 1 (Y) when constrained
+    sp_perm: list[tuple[str, ...]]  # spatial constraint permutation per level (innermost first)
+    sp_split: list[int | None]  # spatial constraint split per level (None = searched)
     perm_prefix: list[tuple[str, ...]]  # constrained innermost dims per level
     keep_fixed: list[dict[str, bool]]
     keep_free: list[tuple[int, str]]
+    sp_cache: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[str, ...] | None] = field(
+        default_factory=dict
+    )
 
 
 def _build_space(
@@ -317,17 +372,16 @@ def _build_space(
             raise ConfigError(None, f"constraints.{d}", f"no free loop left for {d}={rest}")
         fixed[d] = fx
         free[d] = slots
-    axis: list[dict[str, int]] = []
+    sp_perm: list[tuple[str, ...]] = []
+    sp_split: list[int | None] = []
     prefix: list[tuple[str, ...]] = []
     keep_fixed: list[dict[str, bool]] = []
     keep_free: list[tuple[int, str]] = []
     for i, name in enumerate(names):
         sp = constraints.get(name, "spatial")
-        ax: dict[str, int] = {}
-        if sp is not None and sp.split is not None and sp.permutation:
-            for j, d in enumerate(sp.permutation):
-                ax[d] = 0 if j < sp.split else 1
-        axis.append(ax)
+        perm = tuple(dict.fromkeys(d for d in (sp.permutation if sp else "") if d in DIMS))
+        sp_perm.append(perm)
+        sp_split.append(sp.split if sp is not None else None)
         tc = constraints.get(name, "temporal")
         prefix.append(tuple(d for d in (tc.permutation if tc else "") if d in DIMS))
         dc = constraints.get(name, "datatype")
@@ -340,7 +394,9 @@ def _build_space(
             else:
                 keep_free.append((i, ds))
         keep_fixed.append(kf)
-    return _Space(levels, bounds, fixed, free, fanout, mesh, axis, prefix, keep_fixed, keep_free)
+    return _Space(
+        levels, bounds, fixed, free, fanout, mesh, sp_perm, sp_split, prefix, keep_fixed, keep_free
+    )
 
 
 @dataclass
@@ -369,24 +425,55 @@ def _keeps(space: _Space, st: _State, i: int) -> set[str]:
     return out
 
 
-def _spatial_ok(space: _Space, factors: Mapping[str, int], i: int) -> bool:
-    used = {d: v for d, v in factors.items() if v > 1}
+def _spatial_x(space: _Space, factors: Mapping[str, int], i: int) -> tuple[str, ...] | None:
+    """The dimensions on the X axis of level ``i``'s fan-out, or None if ``factors`` do not fit.
+
+    Timeloop orders a spatial block by a permutation (the constraint's dimensions first,
+    then the others in any order) and puts the first ``split`` dimensions on X, the rest
+    on Y; without a ``split`` in the constraints every split position is searched. So
+    the X dimensions are a prefix of the permutation: with a complete permutation and no
+    split, ``M`` can only be on X if every dimension listed before it is too.
+    """
+    used = tuple((d, v) for d, v in factors.items() if v > 1)
+    key = (i, used)
+    if key in space.sp_cache:
+        return space.sp_cache[key]
+    out = _spatial_search(space, dict(used), i)
+    space.sp_cache[key] = out
+    return out
+
+
+def _spatial_search(space: _Space, used: dict[str, int], i: int) -> tuple[str, ...] | None:
     if math.prod(used.values()) > space.fanout[i]:
-        return False
+        return None
     x_max, y_max = space.mesh[i]
-    fixed_ax = space.axis[i]
-    free_dims = [d for d in used if d not in fixed_ax]
-    base = [1, 1]
-    for d, a in fixed_ax.items():
-        if d in used:
-            base[a] *= used[d]
-    for mask in range(1 << len(free_dims)):
-        xy = list(base)
-        for j, d in enumerate(free_dims):
-            xy[(mask >> j) & 1] *= used[d]
-        if xy[0] <= x_max and xy[1] <= y_max:
-            return True
-    return False
+    perm = space.sp_perm[i]
+    rest = [d for d in DIMS if d not in perm]
+    free_used = [d for d in rest if d in used]
+    split = space.sp_split[i]
+    for s in [split] if split is not None else range(len(DIMS) + 1):
+        xs, ys = 1, 1
+        x_dims = [d for j, d in enumerate(perm) if d in used and j < s]
+        for j, d in enumerate(perm):
+            if d in used:
+                if j < s:
+                    xs *= used[d]
+                else:
+                    ys *= used[d]
+        n_x = min(max(s - len(perm), 0), len(rest))  # free positions on X
+        for mask in range(1 << len(free_used)):
+            on_x = [d for j, d in enumerate(free_used) if (mask >> j) & 1]
+            if len(on_x) > n_x or len(free_used) - len(on_x) > len(rest) - n_x:
+                continue
+            px = math.prod(used[d] for d in on_x)
+            py = math.prod(used[d] for d in free_used if d not in on_x)
+            if xs * px <= x_max and ys * py <= y_max:
+                return (*x_dims, *on_x)
+    return None
+
+
+def _spatial_ok(space: _Space, factors: Mapping[str, int], i: int) -> bool:
+    return _spatial_x(space, factors, i) is not None
 
 
 def _axes_sizes(problem: Mapping[str, int], ext: Mapping[str, int]) -> dict[str, int]:
@@ -441,8 +528,8 @@ def _to_mapping(space: _Space, st: _State) -> list[MappingDirective]:
     for i, lv in reversed(list(enumerate(space.levels))):
         if space.fanout[i] > 1:
             sf = _level_factors(space, st, i, 1)
-            x = [d for d in DIMS if space.axis[i].get(d, 0) == 0]
-            y = [d for d in DIMS if space.axis[i].get(d, 0) == 1]
+            x = list(_spatial_x(space, sf, i) or ())
+            y = [d for d in DIMS if d not in x]
             out.append(MappingDirective(lv.name, "spatial", sf, "".join(x + y)))
         out.append(
             MappingDirective(
@@ -559,6 +646,14 @@ def _neighbour(space: _Space, st: _State, rng: random.Random) -> _State | None:
 
 
 # ---- search ---------------------------------------------------------------------------------
+_Score = tuple[float, ...]
+
+
+def _score(r: NestResult, metrics: Sequence[str]) -> _Score:
+    value = {"delay": float(r.cycles), "energy": r.energy_pJ, "edp": r.cycles * r.energy_pJ}
+    return (*(value[m] for m in metrics), float(r.cycles), r.energy_pJ)
+
+
 @dataclass
 class SearchResult:
     """The best mapping found, its evaluation and the number of evaluations spent."""
@@ -578,8 +673,9 @@ def search(
     max_evaluations: int = 3000,
     time_budget_s: float = 30.0,
     mesh_x: Mapping[str, int] | None = None,
+    metrics: Sequence[str] = _DEFAULT_METRICS,
 ) -> SearchResult:
-    """Search mappings of ``problem`` on the core; best by cycles, then energy.
+    """Search mappings of ``problem`` on the core; best by ``metrics`` (cycles, then energy).
 
     Parameters
     ----------
@@ -599,6 +695,10 @@ def search(
     mesh_x : dict, optional
         ``meshX`` per component name (:func:`mesh_from_arch`); without it only the total
         fan-out limits the spatial loops.
+    metrics : sequence of str
+        Timeloop's ``optimization-metrics`` (:data:`METRICS`), compared in order:
+        ``delay`` (cycles), ``energy`` (pJ) or ``edp`` (their product); cycles and
+        then energy break remaining ties.
 
     Returns
     -------
@@ -615,14 +715,17 @@ def search(
     """
     if max_evaluations < 1:
         raise ConfigError(None, "max_evaluations", "expected an integer >= 1")
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise ConfigError(None, "optimization_metrics", f"expected some of {METRICS}, got {bad}")
     rng = random.Random(seed)
     space = _build_space(levels, compute, problem, constraints, mesh_x)
     t0 = time.monotonic()
-    cache: dict[tuple[Any, ...], tuple[int, float]] = {}
-    best: tuple[tuple[int, float], _State] | None = None
+    cache: dict[tuple[Any, ...], _Score] = {}
+    best: tuple[_Score, _State] | None = None
     prob = dict(problem)
 
-    def run(st: _State) -> tuple[int, float] | None:
+    def run(st: _State) -> _Score | None:
         nonlocal best
         key = _key(space, st)
         if key in cache:
@@ -630,7 +733,7 @@ def search(
         if len(cache) >= max_evaluations:
             return None
         r = evaluate(levels, compute, prob, _to_mapping(space, st))
-        score = (r.cycles, r.energy_pJ)
+        score = _score(r, metrics)
         cache[key] = score
         if best is None or score < best[0]:
             best = (score, st.copy())
@@ -640,7 +743,7 @@ def search(
         return len(cache) >= max_evaluations or time.monotonic() - t0 > time_budget_s
 
     n_random = max(1, max_evaluations // 3)
-    pool: list[tuple[tuple[int, float], int, _State]] = []
+    pool: list[tuple[_Score, int, _State]] = []
     attempts = 0
     while len(cache) < n_random and attempts < 50 * max_evaluations and not out_of_budget():
         attempts += 1
@@ -681,27 +784,43 @@ def search(
 
 
 # ---- reference cases ------------------------------------------------------------------------
-def _case_inputs(
-    case: Path,
-) -> tuple[list[ArchComponent], dict[str, dict[str, float]], dict[str, int], Constraints]:
+@dataclass
+class _CaseInputs:
+    components: list[ArchComponent]
+    ert: dict[str, dict[str, float]]
+    problem: dict[str, int]
+    constraints: Constraints
+    metrics: tuple[str, ...]
+
+
+def _case_inputs(case: Path) -> _CaseInputs:
     if (case / "ARCH").is_file():
         name = (case / "ARCH").read_text(encoding="utf-8").strip()
         design = case.parent.parent / "arch" / Path(name).name
-        comps = read_architecture(design / "inputs" / "arch.yaml")
-        ert = read_ert(design / "accelergy" / "ERT.yaml")
-        problem = read_problem(case / "prob.yaml")
-        constraints = read_constraints(sorted((design / "inputs").glob("*constraints*.yaml")))
-        return comps, ert, problem, constraints
+        inputs = design / "inputs"
+        mapper_file = inputs / "mapper.yaml"
+        return _CaseInputs(
+            read_architecture(inputs / "arch.yaml"),
+            read_ert(design / "accelergy" / "ERT.yaml"),
+            read_problem(case / "prob.yaml"),
+            read_constraints(sorted(inputs.glob("*constraints*.yaml"))),
+            read_optimization_metrics(load_yaml_any(mapper_file))
+            if mapper_file.is_file()
+            else _DEFAULT_METRICS,
+        )
     spec = case / "parsed-processed-input.yaml"
     if not spec.is_file():
         raise ConfigError(case, "", "neither ARCH (v0.3) nor parsed-processed-input.yaml (v0.4)")
     doc = load_yaml_any(spec)
-    comps = read_architecture(spec)
-    ert = read_ert(case / "timeloop-mapper.ERT.yaml")
     inst = doc.get("problem", {}).get("instance", {})
     keys = (*DIMS, "Hstride", "Wstride", "Hdilation", "Wdilation")
-    problem = {k: int(inst.get(k, 1)) for k in keys}
-    return comps, ert, problem, read_constraints(doc)
+    return _CaseInputs(
+        read_architecture(spec),
+        read_ert(case / "timeloop-mapper.ERT.yaml"),
+        {k: int(inst.get(k, 1)) for k in keys},
+        read_constraints(doc),
+        read_optimization_metrics(doc),
+    )
 
 
 def search_case(
@@ -710,27 +829,33 @@ def search_case(
     seed: int = 0,
     max_evaluations: int = 3000,
     time_budget_s: float = 60.0,
+    metrics: Sequence[str] | None = None,
 ) -> tuple[SearchResult, dict[str, Any]]:
     """Search a reference case folder (v0.3 or v0.4 layout) like ``timeloop-mapper`` did.
 
-    Returns the search result and the case's ``summary.json`` row (the mapper's
-    ``cycles`` and ``energy_pJ`` among others; empty if the file is absent).
+    The objective is the case's own ``optimization-metrics`` (v0.3 ``mapper.yaml``:
+    delay then energy; the v0.4 runs: ``edp``) unless ``metrics`` is given. Returns the
+    search result and the case's ``summary.json`` row (the mapper's ``cycles`` and
+    ``energy_pJ`` among others; empty if the file is absent) with ``search_metrics``,
+    the objective searched for, added.
     """
     case = Path(case_dir)
-    comps, ert, problem, constraints = _case_inputs(case)
-    levels, compute, _ = levels_from_arch(comps, ert)
+    inp = _case_inputs(case)
+    levels, compute, _ = levels_from_arch(inp.components, inp.ert)
     res = search(
         levels,
         compute,
-        problem,
-        constraints,
+        inp.problem,
+        inp.constraints,
         seed=seed,
         max_evaluations=max_evaluations,
         time_budget_s=time_budget_s,
-        mesh_x=mesh_from_arch(comps),
+        mesh_x=mesh_from_arch(inp.components),
+        metrics=inp.metrics if metrics is None else tuple(metrics),
     )
     summary = case / "summary.json"
     row: dict[str, Any] = {}
     if summary.is_file():
         row = dict(json.loads(summary.read_text(encoding="utf-8")).get("row", {}))
+    row["search_metrics"] = list(inp.metrics if metrics is None else metrics)
     return res, row

@@ -92,6 +92,15 @@ def test_silent_estimator_times_out() -> None:
     remote.close()
 
 
+def test_absent_service_fails_fast_even_with_a_long_batch_timeout() -> None:
+    remote = RemoteCostModel(f"tcp://127.0.0.1:{_port()}", {}, timeout_s=600, connect_timeout_s=1.0)
+    t = time.monotonic()
+    with pytest.raises(EstimatorError, match="within 1 s is it running there"):
+        remote.layer_cost(conv2d("a", C=3, M=8, P=8, Q=8))
+    assert time.monotonic() - t < 3
+    remote.close()
+
+
 def test_bad_query_gets_an_error_not_a_dead_service(service: str) -> None:
     remote = RemoteCostModel(service, {"chip": {"cores": -1}}, timeout_s=10)
     with pytest.raises(EstimatorError, match="chip"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -97,3 +98,89 @@ def test_median_errors_vs_timeloop_mapper() -> None:
         energy_err.append(abs(res.result.energy_pJ - row["energy_pJ"]) / row["energy_pJ"])
     assert statistics.median(cycles_err) <= 0.15, cycles_err
     assert statistics.median(energy_err) <= 0.25, energy_err
+
+
+# ---- v0.4 (Timeloop master) cases ---------------------------------------------------------
+V4 = REF / "v4" / "cases"
+needs_v4 = pytest.mark.skipif(not V4.is_dir(), reason="timeloop_reference v4 not present")
+
+
+def test_spatial_split_is_a_prefix_of_the_permutation() -> None:
+    # fan-out 16 = 2 (X) x 8 (Y); a complete spatial permutation without a split: Timeloop
+    # searches the split position, so C (listed after M) can only be on X if M is too
+    lv = [
+        NestLevel("DRAM", 1, None, 1, None, None, 100.0, 100.0, 100.0),
+        NestLevel("buf", 1, None, 1, None, None, 1.0, 1.0, 1.0),
+    ]
+    cu = ComputeUnit("mac", 16, 1.0)
+    prob = dict(R=1, S=1, P=1, Q=1, C=2, M=8, N=1)
+    cons = read_constraints(
+        {"targets": [{"target": "buf", "type": "spatial", "permutation": "MCRSPQN"}]}
+    )
+    res = search(lv, cu, prob, cons, max_evaluations=200, mesh_x={"buf": 1, "mac": 2})
+    assert res.result.cycles == 2  # M8 on Y, C temporal; M8 (Y) x C2 (X) is not expressible
+    free = search(lv, cu, prob, Constraints(), max_evaluations=200, mesh_x={"buf": 1, "mac": 2})
+    assert free.result.cycles == 1
+
+
+def test_optimization_metrics() -> None:
+    from owin_cosim.errors import ConfigError
+    from owin_cosim.mapper import read_optimization_metrics
+
+    assert read_optimization_metrics({"mapper": {"optimization_metrics": ["edp"]}}) == ("edp",)
+    assert read_optimization_metrics({"optimization-metrics": ["delay", "energy"]}) == (
+        "delay",
+        "energy",
+    )
+    assert read_optimization_metrics({}) == ("delay", "energy")
+    lv = [
+        NestLevel("DRAM", 1, None, 1, None, None, 100.0, 100.0, 100.0),
+        NestLevel("buf", 4, 16, 1, None, None, 1.0, 1.0, 1.0),
+    ]
+    prob = dict(R=3, S=1, P=8, Q=1, C=2, M=4, N=1)
+    cu = ComputeUnit("mac", 4, 1.0)
+    fast = search(lv, cu, prob, Constraints(), max_evaluations=300)
+    frugal = search(lv, cu, prob, Constraints(), max_evaluations=300, metrics=("energy",))
+    assert frugal.result.energy_pJ <= fast.result.energy_pJ
+    assert fast.result.cycles <= frugal.result.cycles
+    with pytest.raises(ConfigError, match="optimization_metrics"):
+        search(lv, cu, prob, Constraints(), metrics=("area",))
+
+
+@needs_v4
+def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
+    from owin_cosim.mapper import _case_inputs
+
+    inp = _case_inputs(V4 / "simba_like__AlexNet_layer1")
+    assert inp.metrics == ("edp",)  # the v0.4 runs optimise EDP, not delay then energy
+    pe = inp.constraints.get("inter_PE_spatial", "spatial")
+    assert pe is not None and pe.factors == {"R": 1, "S": 1, "P": 1, "Q": 1, "N": 1}
+    assert pe.permutation == "MCRSPQN" and pe.split is None
+    levels, _, _ = levels_from_arch(inp.components, inp.ert)
+    regs = {lv.name: lv for lv in levels}["PEWeightRegs"]
+    # 512 bits wide, 8-bit words, cluster-size 64: Timeloop's stats say Size 1
+    assert regs.size_words == 1 and regs.block_size == 64
+
+
+@needs_v4
+def test_v4_simba_search_respects_containers() -> None:
+    case = V4 / "simba_like__AlexNet_layer1"
+    res, row = search_case(case, seed=1, max_evaluations=300)
+    assert res.evaluations <= 300
+    by = {(d.target, d.type): d for d in res.mapping}
+
+    def used(target: str, kind: str) -> dict[str, int]:
+        return {k: v for k, v in by[(target, kind)].factors.items() if v > 1}
+
+    pe = used("inter_PE_spatial", "spatial")  # the PE container: meshX 16, M and C only
+    assert set(pe) <= {"M", "C"} and math.prod(pe.values()) <= 16
+    dist = used("inter_distributed_buffers_spatial", "spatial")  # meshY 4, M only
+    assert set(dist) <= {"M"} and math.prod(dist.values()) <= 4
+    regmac = used("inter_reg_mac_spatial", "spatial")  # meshY 4, C only
+    assert set(regmac) <= {"C"} and math.prod(regmac.values()) <= 4
+    for c in ("inter_PE_spatial", "inter_distributed_buffers_spatial", "inter_reg_mac_spatial"):
+        assert used(c, "temporal") == {}
+        assert by[(c, "datatype")].keep == ()
+    assert res.result.per_level["PEWeightRegs"]["Weights"]["tile"] == 1
+    # no worse than timeloop-mapper's own result on its metric (EDP)
+    assert res.result.cycles * res.result.energy_pJ <= row["cycles"] * row["energy_pJ"]
