@@ -20,6 +20,7 @@ Every backend takes the option ``latency_scale``.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,11 @@ def make_cost_model(
     elif backend == "timeloop":
         from owin_cosim.timeloop_backend import TimeloopCostModel, timeloop_version
 
-        inner = TimeloopCostModel(timeloop_arch, clock_hz=chip.clock_hz, latency_scale=scale)
-        version = f"timeloop {timeloop_version()}"
+        tl = TimeloopCostModel(timeloop_arch, clock_hz=chip.clock_hz, latency_scale=scale)
+        inner = tl
+        # The binary and the mapper settings both decide the answer.
+        settings = hashlib.sha256(json.dumps(tl.mapper, sort_keys=True).encode()).hexdigest()
+        version = f"timeloop {timeloop_version()} mapper {settings[:16]}"
         core_digest = hashlib.sha256(
             core_digest.encode() + b"".join(p.read_bytes() for p in timeloop_arch)
         ).hexdigest()

@@ -3,10 +3,17 @@
 Timeloop is not on any package registry (the PyPI package called ``timeloop`` is an
 unrelated task scheduler). When the programs are on ``PATH`` (e.g. in the official
 Timeloop/Accelergy container images), this backend writes each
-layer's problem next to the architecture, runs the mapper with a timeout on one thread
-(its random search is then reproducible for a given input), and reads
+layer's problem next to the architecture, runs the mapper with a timeout on one thread,
+and reads
 ``timeloop-mapper.stats.txt``. When Timeloop is asked for and missing, it says so and
 how to get it: never a silent fallback to the analytic model.
+
+Reproducibility: ``timeloop-mapper`` has no seed setting (a ``random-seed`` key was
+proposed upstream, NVlabs/timeloop#167). It runs here on one thread, terminated by
+counts (``victory-condition``; ``timeout`` counts invalid mappings in a row), never by
+wall time, so its answer depends only on the inputs and on Timeloop's own internal
+seeding (not checked here: no Timeloop on these machines). The cost cache then pins
+the answer: the mapper settings and the binary are part of its key.
 """
 
 from __future__ import annotations
