@@ -78,10 +78,11 @@ def overhead(ns3: dict[str, Any], mb: float, policy: str, reps: int) -> dict[str
     s = scenario(ns3, mb)
     problem = assemble(s, HERE / "bench.yaml")
     plan = make_policy(policy).plan(problem)
-    coord, base, ev_c, ev_b = [], [], 0, 0
+    coord, base, inside, ev_c, ev_b = [], [], [], 0, 0
     for _ in range(reps):
         net = Ns3Uplink(s.network.ns3, ns3_devices(s), s.seed)
         coord.append(execute(problem, plan, network=net).run_wall_s)
+        inside.append(net.ns3_run_wall_s)
         ev_c = net.events
         spec = {
             "scenario": s.network.ns3.scenario,
@@ -107,7 +108,16 @@ def overhead(ns3: dict[str, Any], mb: float, policy: str, reps: int) -> dict[str
         base.append(res["wall_s"])
         ev_b = res["events"]
     c, b = statistics.median(coord), statistics.median(base)
-    return {"coord_s": c, "base_s": b, "ratio": c / b, "events_c": ev_c, "events_b": ev_b}
+    return {
+        "coord_s": c,
+        "base_s": b,
+        "ratio": c / b,
+        "ratio_min": min(coord) / min(base),
+        "coupling_s": statistics.median(x - y for x, y in zip(coord, inside, strict=True)),
+        "inside_s": statistics.median(inside),
+        "events_c": ev_c,
+        "events_b": ev_b,
+    }
 
 
 def startup(ns3: dict[str, Any], cold: bool) -> float:
@@ -143,18 +153,26 @@ def main() -> None:
         "",
         "4 devices, TCP, 4 chunks each; coordinated = `execute` through the worker socket; "
         "standalone = the worker's `--replay` of the same releases and share changes. "
-        "Median of 3.",
+        "7 runs of each, alternating; times are medians, *ratio* = ratio of the medians, "
+        "*ratio of minima* = of the fastest runs (wall-time noise on these shared machines "
+        "only adds time; the standalone run alone varies by about 10 % from run to run). "
+        "*ns-3 inside the worker* = time the coordinated run spent inside "
+        "`Simulator::Run`; *coupling* = coordinated minus that, in the same run: the cost "
+        "of the messages and the coordinator's event loop.",
         "",
-        "| scenario | policy | MB | coordinated s | standalone s | ratio | events/s coordinated "
-        "| events/s standalone |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | policy | MB | coordinated s | standalone s | ratio | ratio of minima | "
+        "ns-3 inside the worker s | coupling s (share) | events/s coordinated | "
+        "events/s standalone |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, cfg, mb in (("wifi-ax-uplink 80 MHz", wifi, 2.5), ("lte-uplink 50 RBs", lte, 0.5)):
         for policy in ("rtfs", "pacs"):
-            r = overhead(cfg, mb, policy, 3)
+            r = overhead(cfg, mb, policy, 7)
             lines.append(
                 f"| {label} | {policy} | {4 * mb:g} | {r['coord_s']:.3f} | "
-                f"{r['base_s']:.3f} | {r['ratio']:.3f} | "
+                f"{r['base_s']:.3f} | {r['ratio']:.3f} | {r['ratio_min']:.3f} | "
+                f"{r['inside_s']:.3f} | {r['coupling_s']:.3f} "
+                f"({r['coupling_s'] / r['coord_s'] * 100:.1f} %) | "
                 f"{r['events_c'] / r['coord_s']:,.0f} | "
                 f"{r['events_b'] / r['base_s']:,.0f} |"
             )

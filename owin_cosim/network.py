@@ -87,6 +87,11 @@ class NetworkBackend(ABC):
 
     #: Name written into results, e.g. ``"ofdm"`` or ``"ns3"``.
     name: str = "abstract"
+    #: Whether what the backend simulates depends only on the submissions and share
+    #: changes and their times, not on where the granted times fall. The coordinator
+    #: then grants "until the next delivery" instead of "until the next event of any
+    #: kind" (only deliveries trigger network actions): fewer round trips to a worker.
+    grant_invariant: bool = False
 
     @property
     @abstractmethod

@@ -78,6 +78,7 @@ class Ns3Uplink(NetworkBackend):
     """The uplink simulated packet by packet by ns-3 in a worker process."""
 
     name = "ns3"
+    grant_invariant = True  # ns-3 stops at every delivery; grants only bound it
 
     def __init__(
         self,
@@ -100,6 +101,10 @@ class Ns3Uplink(NetworkBackend):
         self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PAIR)
         self._sock.setsockopt(zmq.LINGER, 0)
         self.events = 0
+        #: Submissions and share changes not sent yet: they ride on the next ``advance``.
+        self._pending: list[dict[str, Any]] = []
+        #: Wall time the worker spent inside ``Simulator::Run`` (diagnostics, benchmarks).
+        self.ns3_run_wall_s = 0.0
         self.info: dict[str, Any] = {}
         #: Chunk releases and share changes, after ``radio_usage`` (for replays).
         self.recording: dict[str, Any] = {}
@@ -204,10 +209,11 @@ class Ns3Uplink(NetworkBackend):
         return self._now
 
     def submit(self, chunk: ChunkTx, at_s: float) -> None:
-        self._call(
-            request(
-                "submit",
-                chunks=[
+        # Sent with the next request that needs it (ns-3 time cannot move before).
+        self._pending.append(
+            {
+                "op": "submit",
+                "chunks": [
                     {
                         "device": chunk.device,
                         "chunk": chunk.chunk,
@@ -215,21 +221,29 @@ class Ns3Uplink(NetworkBackend):
                         "at_s": at_s,
                     }
                 ],
-            ),
-            self.config.heartbeat_timeout_s,
+            }
         )
         self._backlog += 1
 
     def set_shares(self, shares: Mapping[str, float], at_s: float) -> None:
-        self._call(
-            request("set_shares", shares=dict(shares), at_s=at_s), self.config.heartbeat_timeout_s
-        )
+        self._pending.append({"op": "set_shares", "shares": dict(shares), "at_s": at_s})
+
+    def _flush(self) -> None:
+        """Send the held submissions and share changes on their own (no time passes)."""
+        pending, self._pending = self._pending, []
+        for op in pending:
+            fields = {k: v for k, v in op.items() if k != "op"}
+            self._call(request(op["op"], **fields), self.config.heartbeat_timeout_s)
 
     def advance(self, until_s: float) -> AdvanceResult:
         until = None if until_s == float("inf") else until_s
-        answer = self._call(request("advance", until_s=until), self.config.heartbeat_timeout_s)
+        pending, self._pending = self._pending, []
+        answer = self._call(
+            request("advance", until_s=until, before=pending), self.config.heartbeat_timeout_s
+        )
         self._now = float(answer["time_s"])
         self.events += int(answer.get("events", 0))
+        self.ns3_run_wall_s = float(answer.get("run_wall_s", self.ns3_run_wall_s))
         done = tuple(
             Delivery(
                 d["device"],
@@ -250,6 +264,7 @@ class Ns3Uplink(NetworkBackend):
 
     def radio_usage(self) -> list[RadioUse]:
         if self._usage is None:
+            self._flush()
             answer = self._call(request("usage"), self.config.heartbeat_timeout_s)
             self.recording = {"releases": answer["releases"], "shares_log": answer["shares_log"]}
             self._usage = _merge_intervals(answer["usage"])

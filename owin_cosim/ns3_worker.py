@@ -14,7 +14,7 @@ is delivered (the sinks stop the simulator). Between slices the worker sends hea
 Fault injection (for tests of the coordinator's failure handling):
 ``OWIN_COSIM_NS3_FAULT=abort@T`` makes ns-3 fail fatally at simulated time ``T`` (s after
 warm-up); ``OWIN_COSIM_NS3_FAULT=hang`` makes the worker stop answering on its first
-``advance``.
+``advance``. ``OWIN_COSIM_NS3_PROFILE=FILE`` writes a cProfile of the session to ``FILE``.
 
 Transmission order: a chunk is *released* to its device's socket only when the plan
 lets the device send: devices with a positive share send; devices with share 0 wait
@@ -70,6 +70,8 @@ class _Session:
     #: What happened, for a standalone replay of the same traffic (benchmarks).
     releases: list[dict[str, Any]] = field(default_factory=list)
     shares_log: list[dict[str, Any]] = field(default_factory=list)
+    #: Wall time spent inside ``Simulator::Run`` so far (what ns-3 itself costs).
+    run_wall_s: float = 0.0
 
 
 class Worker:
@@ -234,6 +236,11 @@ class Worker:
         ns, owin, hub = s.ns, s.owin, s.owin.TheHub()
         if os.environ.get("OWIN_COSIM_NS3_FAULT") == "hang":
             time.sleep(3600)
+        for op in message.get("before") or ():  # held submissions / share changes, in order
+            kind = op.get("op") if isinstance(op, dict) else None
+            if kind not in ("submit", "set_shares"):
+                raise ValueError(f"advance.before: expected submit or set_shares, got {kind!r}")
+            getattr(self, f"op_{kind}")(op)
         until = message.get("until_s")
         limit = math.inf if until is None else float(until)
         start_events = int(ns.Simulator.GetEventCount())
@@ -253,7 +260,9 @@ class Worker:
             if future:
                 target = min(target, min(future))
             ev = owin.ScheduleStopAt(s.t0 + target)
+            t_run = time.perf_counter()
             ns.Simulator.Run()
+            s.run_wall_s += time.perf_counter() - t_run
             owin.CancelEvent(ev)
             if hub.done.size():
                 break
@@ -289,6 +298,7 @@ class Worker:
             "time_s": self._now(),
             "deliveries": deliveries,
             "events": int(ns.Simulator.GetEventCount()) - start_events,
+            "run_wall_s": s.run_wall_s,
         }
 
     def op_usage(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -387,9 +397,19 @@ def run_worker(bind: str, parent_pid: int | None = None) -> None:
     sock = ctx.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.bind(bind)
+    profile_to = os.environ.get("OWIN_COSIM_NS3_PROFILE")
+    profiler = None
+    if profile_to:  # where a worker spends its time, for benchmarks (pstats file)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         Worker(sock, parent_pid).serve()
     finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
         sock.close()
         ctx.term()
 
