@@ -269,6 +269,10 @@ def estimate(
         int, typer.Option(help="Mapping search budget (loop-nest evaluations).", min=1)
     ] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the mapping search.", min=0)] = 0,
+    write_mapping: Annotated[
+        Path | None,
+        typer.Option(help="Write the searched mapping as a Timeloop map.yaml here."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -292,6 +296,7 @@ def estimate(
             backend=backend,
             evaluations=evaluations,
             seed=seed,
+            write_mapping_to=write_mapping,
         )
         if as_json:
             print(_json.dumps(result, indent=2, sort_keys=True))

@@ -52,11 +52,25 @@ def estimate_layer(
     backend: str = "analytic",
     evaluations: int = 3000,
     seed: int = 0,
+    write_mapping_to: Path | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc)."""
     layer = layer_from_problem(read_problem(problem), name=problem.stem)
+    if write_mapping_to is not None and (mapping is not None or backend == "timeloop"):
+        raise ConfigError(
+            None,
+            "--write-mapping",
+            "writes the mapping found by a search; expected a Timeloop architecture "
+            "without --mapping and with --backend analytic or loopnest",
+        )
     doc = load_yaml_any(arch)
     if isinstance(doc, dict) and "chip" in doc:
+        if write_mapping_to is not None:
+            raise ConfigError(
+                write_mapping_to,
+                "",
+                "--write-mapping needs a Timeloop architecture (a spec's core is not one)",
+            )
         if mapping is not None:
             raise ConfigError(
                 mapping,
@@ -92,7 +106,9 @@ def estimate_layer(
         model = TimeloopCostModel([arch, *components])
         return _result(asdict(model.layer_cost(layer)), "timeloop-mapper", backend)
     if mapping is None:
-        return _searched(arch, problem, _find_ert(arch, ert), backend, evaluations, seed)
+        return _searched(
+            arch, problem, _find_ert(arch, ert), backend, evaluations, seed, write_mapping_to
+        )
     from owin_cosim.loopnest import evaluate_files
 
     return _result(
@@ -103,11 +119,17 @@ def estimate_layer(
 
 
 def _searched(
-    arch: Path, problem: Path, ert: Path, backend: str, evaluations: int, seed: int
+    arch: Path,
+    problem: Path,
+    ert: Path,
+    backend: str,
+    evaluations: int,
+    seed: int,
+    write_mapping_to: Path | None,
 ) -> dict[str, Any]:
     from owin_cosim.loopnest import levels_from_arch
     from owin_cosim.mapper import mesh_from_arch, read_constraints, search
-    from owin_cosim.timeloop_io import read_architecture, read_ert
+    from owin_cosim.timeloop_io import mapping_to_doc, read_architecture, read_ert, write_mapping
 
     comps = read_architecture(arch)
     levels, compute, _ = levels_from_arch(comps, read_ert(ert))
@@ -139,11 +161,9 @@ def _searched(
     out = _result(
         cost, f"loop-nest model, searched mapping ({found.evaluations} evaluations)", backend
     )
-    out["mapping"] = [
-        {"target": d.target, "type": d.type, "factors": d.factors, "permutation": d.permutation}
-        | ({"keep": list(d.keep), "bypass": list(d.bypass)} if d.type == "datatype" else {})
-        for d in found.mapping
-    ]
+    out["mapping"] = mapping_to_doc(found.mapping)["mapping"]
+    if write_mapping_to is not None:
+        write_mapping(write_mapping_to, found.mapping)
     return out
 
 

@@ -530,7 +530,7 @@ def _to_mapping(space: _Space, st: _State) -> list[MappingDirective]:
             sf = _level_factors(space, st, i, 1)
             x = list(_spatial_x(space, sf, i) or ())
             y = [d for d in DIMS if d not in x]
-            out.append(MappingDirective(lv.name, "spatial", sf, "".join(x + y)))
+            out.append(MappingDirective(lv.name, "spatial", sf, "".join(x + y), split=len(x)))
         out.append(
             MappingDirective(
                 lv.name, "temporal", _level_factors(space, st, i, 0), "".join(st.perms[i])

@@ -36,11 +36,13 @@ __all__ = [
     "layer_from_problem",
     "layer_to_problem",
     "load_yaml_any",
+    "mapping_to_doc",
     "parse_stats",
     "read_architecture",
     "read_ert",
     "read_mapping",
     "read_problem",
+    "write_mapping",
 ]
 
 _DIMS = ("R", "S", "P", "Q", "C", "M", "N")
@@ -211,6 +213,34 @@ class MappingDirective:
     permutation: str = ""
     keep: tuple[str, ...] = ()
     bypass: tuple[str, ...] = ()
+    #: Spatial only: the first ``split`` dimensions of the permutation go to the X axis.
+    split: int | None = None
+
+
+def mapping_to_doc(mapping: list[MappingDirective]) -> dict[str, Any]:
+    """A mapping as Timeloop's ``map.yaml`` document (the inverse of :func:`read_mapping`).
+
+    >>> d = mapping_to_doc([MappingDirective("buf", "spatial", {"M": 4, "C": 2}, "MC", split=1)])
+    >>> d["mapping"][0]["factors"], d["mapping"][0]["split"]
+    ('M4 C2', 1)
+    """
+    entries: list[dict[str, Any]] = []
+    for d in mapping:
+        e: dict[str, Any] = {"target": d.target, "type": d.type}
+        if d.type == "datatype":
+            e["keep"], e["bypass"] = list(d.keep), list(d.bypass)
+        else:
+            e["factors"] = " ".join(f"{k}{v}" for k, v in d.factors.items())
+            e["permutation"] = d.permutation
+            if d.split is not None:
+                e["split"] = d.split
+        entries.append(e)
+    return {"mapping": entries}
+
+
+def write_mapping(path: str | Path, mapping: list[MappingDirective]) -> None:
+    """Write ``mapping`` as a Timeloop ``map.yaml`` (``timeloop-model`` reads it)."""
+    Path(path).write_text(yaml.safe_dump(mapping_to_doc(mapping), sort_keys=False))
 
 
 def read_mapping(path: str | Path) -> list[MappingDirective]:
@@ -237,6 +267,7 @@ def read_mapping(path: str | Path) -> list[MappingDirective]:
                 str(e.get("permutation", "")),
                 tuple(e.get("keep") or ()),
                 tuple(e.get("bypass") or ()),
+                int(e["split"]) if e.get("split") is not None else None,
             )
         )
     return out

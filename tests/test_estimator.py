@@ -25,6 +25,7 @@ from owin_cosim.estimator import EstimatorError, RemoteCostModel
 from owin_cosim.loopnest_cost import LoopNestCostModel
 from owin_cosim.scenario import Scenario
 from owin_cosim.timeloop_backend import TimeloopCostModel, timeloop_available
+from owin_cosim.timeloop_io import read_mapping
 from owin_cosim.workload import conv2d, matmul
 from tests.conftest import SPECS, scenario_dict
 
@@ -238,3 +239,23 @@ def test_timeloop_backend_wiring_with_a_stand_in_mapper(
     )
     assert again.layer_cost(layer) == cost
     assert isinstance(again, CachedCostModel) and again.calls == 0
+
+
+@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
+def test_estimate_search_writes_a_mapping_that_evaluates_the_same(tmp_path: Path) -> None:
+    case = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer3"
+    arch = REF / "v3" / "arch" / "simple_weight_stationary" / "inputs" / "arch.yaml"
+    out = tmp_path / "found.map.yaml"
+    base = ["estimate", "--arch", str(arch), "--problem", str(case / "prob.yaml"), "--json"]
+    res = CliRunner().invoke(app, [*base, "--evaluations", "150", "--write-mapping", str(out)])
+    assert res.exit_code == 0, res.output
+    searched = json.loads(res.output)
+    assert "searched mapping" in searched["mode"]
+    spatial = [d for d in read_mapping(out) if d.type == "spatial"]
+    assert spatial and all(d.split is not None for d in spatial)
+    again = CliRunner().invoke(app, [*base, "--mapping", str(out)])
+    assert again.exit_code == 0, again.output
+    given = json.loads(again.output)
+    assert (given["cycles"], given["energy_pJ"]) == (searched["cycles"], searched["energy_pJ"])
+    bad = CliRunner().invoke(app, [*base, "--mapping", str(out), "--write-mapping", str(out)])
+    assert bad.exit_code == 2 and "--write-mapping" in bad.output
