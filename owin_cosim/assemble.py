@@ -61,10 +61,12 @@ def planning_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 7]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def load_problem(path: str | Path) -> tuple[Scenario, Problem]:
-    """Read, validate and assemble a scenario file."""
+def load_problem(
+    path: str | Path, progress: Callable[[int, int], None] | None = None
+) -> tuple[Scenario, Problem]:
+    """Read, validate and assemble a scenario file (``progress``: see :func:`assemble`)."""
     scenario = load_scenario(path)
-    return scenario, assemble(scenario, path)
+    return scenario, assemble(scenario, path, progress)
 
 
 def _resolve(base: Path, file: str) -> Path:
@@ -256,8 +258,14 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
     )
 
 
-def assemble(s: Scenario, file: str | Path) -> Problem:
-    """Build the :class:`Problem` of scenario ``s`` read from ``file``."""
+def assemble(
+    s: Scenario, file: str | Path, progress: Callable[[int, int], None] | None = None
+) -> Problem:
+    """Build the :class:`Problem` of scenario ``s`` read from ``file``.
+
+    ``progress(done, total)`` follows the costing of the layers (the slow part with the
+    ``loopnest`` and ``timeloop`` backends on a cold cache).
+    """
     file = Path(file)
     make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
     if s.network.backend == "ns3" and s.network.ns3.endpoint is None and not ns3_installed():
@@ -288,7 +296,7 @@ def assemble(s: Scenario, file: str | Path) -> Problem:
                 f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
                 "Expected a spec whose cores fit every layer",
             )
-    dag = CompiledDag.build(model, cost, devices, chip.word_bytes)
+    dag = CompiledDag.build(model, cost, devices, chip.word_bytes, progress)
     noc = Interconnect(
         chip.hop_matrix(),
         chip.hop_latency_s,

@@ -69,8 +69,12 @@ def _guard(debug: bool) -> Iterator[None]:
 def _assemble(scenario_path: Path) -> tuple[Scenario, Problem]:
     from owin_cosim.assemble import load_problem
 
-    with err.status(f"assembling {scenario_path} ..."):
-        return load_problem(scenario_path)
+    with err.status(f"assembling {scenario_path} ...") as status:
+
+        def costing(done: int, total: int) -> None:
+            status.update(f"assembling {scenario_path}: costing layer {done}/{total} ...")
+
+        return load_problem(scenario_path, costing)
 
 
 def _run_policy(

@@ -104,9 +104,18 @@ class CompiledDag:
 
     @classmethod
     def build(
-        cls, model: ModelGraph, cost: CostModel, devices: Sequence[DeviceSpec], word_bytes: int
+        cls,
+        model: ModelGraph,
+        cost: CostModel,
+        devices: Sequence[DeviceSpec],
+        word_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
     ) -> CompiledDag:
-        """Expand chunks, order topologically, cost every layer."""
+        """Expand chunks, order topologically, cost every layer.
+
+        ``progress(done, total)`` is called as layers are costed (after each layer, or
+        once per batch for a remote estimator).
+        """
         chunks = {d.name: d.chunks for d in devices}
         dev_index = {d.name: i for i, d in enumerate(devices)}
         expanded = model.expand_chunks(chunks)
@@ -117,7 +126,16 @@ class CompiledDag:
         macs = np.zeros(n, dtype=np.int64)
         out_bytes = np.zeros(n)
         batch = getattr(cost, "layer_costs", None)  # remote estimators answer in batches
-        costs = batch(layers) if batch is not None else [cost.layer_cost(x) for x in layers]
+        if batch is not None:
+            costs = batch(layers)
+        else:
+            costs = []
+            for layer in layers:
+                costs.append(cost.layer_cost(layer))
+                if progress is not None:
+                    progress(len(costs), n)
+        if progress is not None:
+            progress(n, n)
         for i, (layer, c) in enumerate(zip(layers, costs, strict=True)):
             dur[i], cyc[i], en[i], util[i] = c.seconds, c.cycles, c.energy_pJ, c.utilization
             macs[i] = layer.macs

@@ -93,3 +93,11 @@ def test_scenario_backend_cached_and_warm_rerun_free(
     data["accelerator"]["mapper"]["evaluations"] = 61
     other = assemble(load_scenario(write_scenario(tmp_path / "t.yaml", data)), tmp_path / "t.yaml")
     assert isinstance(other.cost_model, CachedCostModel) and other.cost_model.calls > 0
+
+
+def test_costing_reports_progress(tiny_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    problem = assemble(load_scenario(tiny_path), tiny_path, lambda d, t: seen.append((d, t)))
+    n = len(problem.dag)
+    assert seen[-1] == (n, n) and seen[0][0] >= 1
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
