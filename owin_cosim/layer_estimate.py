@@ -127,7 +127,7 @@ def _searched(
     seed: int,
     write_mapping_to: Path | None,
 ) -> dict[str, Any]:
-    from owin_cosim.loopnest import levels_from_arch
+    from owin_cosim.loopnest import levels_from_arch, summarize
     from owin_cosim.mapper import mesh_from_arch, read_constraints, search
     from owin_cosim.timeloop_io import mapping_to_doc, read_architecture, read_ert, write_mapping
 
@@ -143,23 +143,10 @@ def _searched(
         time_budget_s=float("inf"),
         mesh_x=mesh_from_arch(comps),
     )
-    r = found.result
-    cost: dict[str, Any] = {
-        "cycles": r.cycles,
-        "energy_pJ": r.energy_pJ,
-        "utilization": r.utilization,
-        "levels": {
-            name: {
-                "reads": sum(d["reads_total"] for d in per_ds.values()),
-                "writes": sum(d["updates_total"] for d in per_ds.values()),
-                "fills": sum(d["fills_total"] for d in per_ds.values()),
-                "energy_pJ": r.energy_by_level_pJ.get(name, 0.0),
-            }
-            for name, per_ds in r.per_level.items()
-        },
-    }
     out = _result(
-        cost, f"loop-nest model, searched mapping ({found.evaluations} evaluations)", backend
+        summarize(found.result),
+        f"loop-nest model, searched mapping ({found.evaluations} evaluations)",
+        backend,
     )
     out["mapping"] = mapping_to_doc(found.mapping)["mapping"]
     if write_mapping_to is not None:

@@ -106,6 +106,7 @@ __all__ = [
     "DATASPACES",
     "REGISTER_FALLBACK_PJ",
     "REGISTER_FALLBACK_PJ_PER_BIT",
+    "CaseInputs",
     "ComputeUnit",
     "NestLevel",
     "NestResult",
@@ -114,6 +115,8 @@ __all__ = [
     "evaluate_files",
     "levels_from_arch",
     "load_case",
+    "read_case_inputs",
+    "summarize",
 ]
 
 DATASPACES = ("Weights", "Inputs", "Outputs")
@@ -536,6 +539,45 @@ def _problem_from_doc(doc: dict[str, Any], file: Path) -> dict[str, int]:
     return {k: int(inst.get(k, 1)) for k in keys}
 
 
+@dataclass(frozen=True)
+class CaseInputs:
+    """What a reference case folder says about the core and the layer (see :func:`load_case`).
+
+    ``settings`` is where the mapper's settings live: for v0.3, the design's ``inputs``
+    folder (``*constraints*.yaml``, ``mapper.yaml``); for v0.4, the processed input
+    document.
+    """
+
+    components: list[ArchComponent]
+    ert: dict[str, dict[str, float]]
+    problem: dict[str, int]
+    settings: Path | dict[str, Any]
+
+
+def read_case_inputs(case_dir: str | Path) -> CaseInputs:
+    """Architecture, ERT, problem and mapper settings of a reference case folder."""
+    case = Path(case_dir)
+    if (case / "ARCH").is_file():
+        name = (case / "ARCH").read_text(encoding="utf-8").strip()
+        design = case.parent.parent / "arch" / Path(name).name
+        return CaseInputs(
+            read_architecture(design / "inputs" / "arch.yaml"),
+            read_ert(design / "accelergy" / "ERT.yaml"),
+            read_problem(case / "prob.yaml"),
+            design / "inputs",
+        )
+    spec = case / "parsed-processed-input.yaml"
+    if not spec.is_file():
+        raise ConfigError(case, "", "neither ARCH (v0.3) nor parsed-processed-input.yaml (v0.4)")
+    doc = load_yaml_any(spec)
+    return CaseInputs(
+        read_architecture(spec),
+        read_ert(case / "timeloop-mapper.ERT.yaml"),
+        _problem_from_doc(doc, spec),
+        doc,
+    )
+
+
 def load_case(
     case_dir: str | Path,
 ) -> tuple[list[NestLevel], ComputeUnit, dict[str, int], list[MappingDirective], TimeloopStats]:
@@ -551,19 +593,9 @@ def load_case(
     case = Path(case_dir)
     mapping = read_mapping(case / "timeloop-mapper.map.yaml")
     stats = parse_stats(case / "model" / "timeloop-model.stats.txt")
-    if (case / "ARCH").is_file():
-        name = (case / "ARCH").read_text(encoding="utf-8").strip()
-        design = case.parent.parent / "arch" / Path(name).name
-        comps = read_architecture(design / "inputs" / "arch.yaml")
-        ert = read_ert(design / "accelergy" / "ERT.yaml")
-        problem = read_problem(case / "prob.yaml")
-    else:
-        spec = case / "parsed-processed-input.yaml"
-        comps = read_architecture(spec)
-        ert = read_ert(case / "timeloop-mapper.ERT.yaml")
-        problem = _problem_from_doc(load_yaml_any(spec), spec)
-    levels, compute, _ = levels_from_arch(comps, ert)
-    return levels, compute, problem, mapping, stats
+    inputs = read_case_inputs(case)
+    levels, compute, _ = levels_from_arch(inputs.components, inputs.ert)
+    return levels, compute, inputs.problem, mapping, stats
 
 
 def evaluate_case(case_dir: str | Path) -> tuple[NestResult, TimeloopStats]:
@@ -579,7 +611,13 @@ def evaluate_files(
     ``energy_pJ``, ``utilization`` and ``levels`` (per level: ``reads``, ``writes``
     (updates), ``fills`` summed over dataspaces and instances, and ``energy_pJ``)."""
     levels, compute, _ = levels_from_arch(read_architecture(arch), read_ert(ert))
-    result = evaluate(levels, compute, read_problem(problem), read_mapping(mapping))
+    return summarize(evaluate(levels, compute, read_problem(problem), read_mapping(mapping)))
+
+
+def summarize(result: NestResult) -> dict[str, Any]:
+    """A JSON-ready dict of ``result``: ``cycles``, ``energy_pJ``, ``utilization`` and
+    ``levels`` (per level: ``reads``, ``writes`` (updates), ``fills`` summed over
+    dataspaces and instances, and ``energy_pJ``; the compute unit is not a level)."""
     per_level: dict[str, dict[str, float]] = {}
     for name, spaces in result.per_level.items():
         per_level[name] = {

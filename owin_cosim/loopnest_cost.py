@@ -45,7 +45,7 @@ import math
 from owin_cosim.accel_spec import ChipSpec
 from owin_cosim.cost_model import LayerCost, LevelAccesses
 from owin_cosim.errors import ConfigError
-from owin_cosim.loopnest import ComputeUnit, NestLevel, NestResult
+from owin_cosim.loopnest import ComputeUnit, NestLevel, NestResult, summarize
 from owin_cosim.mapper import Constraints, SearchResult, TargetConstraint, search
 from owin_cosim.timeloop_io import MappingDirective
 from owin_cosim.workload import Layer, OpKind
@@ -254,15 +254,15 @@ class LoopNestCostModel:
         return best
 
     def _cost(self, r: NestResult, macs: int) -> LayerCost:
-        levels: dict[str, LevelAccesses] = {}
-        for lvl in self.levels:
-            per_ds = r.per_level.get(lvl.name, {})
-            levels[lvl.name] = LevelAccesses(
-                reads=round(sum(d["reads_total"] for d in per_ds.values())),
-                writes=round(sum(d["updates_total"] for d in per_ds.values())),
-                fills=round(sum(d["fills_total"] for d in per_ds.values())),
-                energy_pJ=r.energy_by_level_pJ.get(lvl.name, 0.0),
+        levels = {
+            name: LevelAccesses(
+                reads=round(lv["reads"]),
+                writes=round(lv["writes"]),
+                fills=round(lv["fills"]),
+                energy_pJ=lv["energy_pJ"],
             )
+            for name, lv in summarize(r)["levels"].items()
+        }
         levels[self.compute.name] = LevelAccesses(
             energy_pJ=r.energy_by_level_pJ.get(self.compute.name, 0.0)
         )

@@ -78,14 +78,12 @@ from owin_cosim.loopnest import (
     NestResult,
     evaluate,
     levels_from_arch,
+    read_case_inputs,
 )
 from owin_cosim.timeloop_io import (
     ArchComponent,
     MappingDirective,
     load_yaml_any,
-    read_architecture,
-    read_ert,
-    read_problem,
 )
 
 __all__ = [
@@ -794,33 +792,19 @@ class _CaseInputs:
 
 
 def _case_inputs(case: Path) -> _CaseInputs:
-    if (case / "ARCH").is_file():
-        name = (case / "ARCH").read_text(encoding="utf-8").strip()
-        design = case.parent.parent / "arch" / Path(name).name
-        inputs = design / "inputs"
-        mapper_file = inputs / "mapper.yaml"
-        return _CaseInputs(
-            read_architecture(inputs / "arch.yaml"),
-            read_ert(design / "accelergy" / "ERT.yaml"),
-            read_problem(case / "prob.yaml"),
-            read_constraints(sorted(inputs.glob("*constraints*.yaml"))),
+    inputs = read_case_inputs(case)
+    if isinstance(inputs.settings, Path):  # v0.3: the design's inputs folder
+        mapper_file = inputs.settings / "mapper.yaml"
+        constraints = read_constraints(sorted(inputs.settings.glob("*constraints*.yaml")))
+        metrics = (
             read_optimization_metrics(load_yaml_any(mapper_file))
             if mapper_file.is_file()
-            else _DEFAULT_METRICS,
+            else _DEFAULT_METRICS
         )
-    spec = case / "parsed-processed-input.yaml"
-    if not spec.is_file():
-        raise ConfigError(case, "", "neither ARCH (v0.3) nor parsed-processed-input.yaml (v0.4)")
-    doc = load_yaml_any(spec)
-    inst = doc.get("problem", {}).get("instance", {})
-    keys = (*DIMS, "Hstride", "Wstride", "Hdilation", "Wdilation")
-    return _CaseInputs(
-        read_architecture(spec),
-        read_ert(case / "timeloop-mapper.ERT.yaml"),
-        {k: int(inst.get(k, 1)) for k in keys},
-        read_constraints(doc),
-        read_optimization_metrics(doc),
-    )
+    else:  # v0.4: the processed input document
+        constraints = read_constraints(inputs.settings)
+        metrics = read_optimization_metrics(inputs.settings)
+    return _CaseInputs(inputs.components, inputs.ert, inputs.problem, constraints, metrics)
 
 
 def search_case(
