@@ -23,12 +23,12 @@ import networkx as nx
 import yaml
 from results_file import write_section
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
 from owin_cosim.policies import make_policy
-from owin_cosim.problem import Problem
-from owin_cosim.results import write_results
-from owin_cosim.scenario import Scenario, load_scenario
+from owin_cosim.results.writers import write_results
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario, load_scenario
+from owin_cosim.sim.coordinator import execute
+from owin_cosim.system.problem import Problem
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

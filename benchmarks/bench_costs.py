@@ -27,12 +27,12 @@ from typing import Any
 import yaml
 from results_file import write_section
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
-from owin_cosim.cost_cache import CachedCostModel
+from owin_cosim.accel.cache import CachedCostModel
 from owin_cosim.policies import make_policy
-from owin_cosim.problem import Problem
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
+from owin_cosim.system.problem import Problem
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

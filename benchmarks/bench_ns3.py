@@ -30,11 +30,11 @@ from typing import Any
 
 from results_file import write_section
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
-from owin_cosim.ns3_backend import Ns3Device, Ns3Uplink
+from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
 from owin_cosim.policies import make_policy
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -97,7 +97,7 @@ def overhead(ns3: dict[str, Any], mb: float, policy: str, reps: int) -> dict[str
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(spec, fh)
         out = subprocess.run(
-            [sys.executable, "-m", "owin_cosim.ns3_worker", "--replay", fh.name],
+            [sys.executable, "-m", "owin_cosim.network.ns3.worker", "--replay", fh.name],
             capture_output=True,
             text=True,
             check=True,
@@ -198,7 +198,7 @@ def main() -> None:
         "| RTFS | PACS | PACS gain | lower bound | last upload RTFS | last upload PACS |",
         "|---|---|---|---|---|---|",
     ]
-    from owin_cosim.assemble import load_problem
+    from owin_cosim.scenario.assemble import load_problem
 
     _, problem = load_problem(REPO / "examples" / "quickstart-ns3.yaml")
     r = execute(problem, make_policy("rtfs").plan(problem))

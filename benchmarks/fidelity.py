@@ -3,10 +3,10 @@
 Run: ``.venv/bin/python benchmarks/fidelity.py``. It rewrites the ``fidelity`` section
 of ``benchmarks/RESULTS.md``:
 
-- *given a mapping*: the loop-nest model (:mod:`owin_cosim.loopnest`) on each case's
+- *given a mapping*: the loop-nest model (:mod:`owin_cosim.accel.loopnest.nest`) on each case's
   ``timeloop-mapper.map.yaml`` against ``timeloop-model`` on the same mapping (targets:
   cycles within 5 %, energy within 10 % on every layer);
-- *searching a mapping*: the mapper (:mod:`owin_cosim.mapper`) against
+- *searching a mapping*: the mapper (:mod:`owin_cosim.accel.loopnest.mapper`) against
   ``timeloop-mapper``'s result for the same architecture and layer (targets: median
   cycles error <= 15 %, median energy error <= 25 %);
 - speed: model evaluations per second with and without the mapping search, next to
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from results_file import write_section
 
-from owin_cosim.loopnest import evaluate, load_case
+from owin_cosim.accel.loopnest.nest import evaluate, load_case
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
 BEGIN, END = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
@@ -73,12 +73,12 @@ def given_mapping(lines: list[str]) -> list[float]:
 
 def searched(lines: list[str]) -> float | None:
     try:
-        from owin_cosim.mapper import search_case
+        from owin_cosim.accel.loopnest.mapper import search_case
     except ImportError:
         lines += [
             "### Searching a mapping",
             "",
-            "Not measured: `owin_cosim/mapper.py` is not in this version.",
+            "Not measured: `owin_cosim/accel/loopnest/mapper.py` is not in this version.",
             "",
         ]
         return None

@@ -27,8 +27,8 @@ from rich.table import Table
 from owin_cosim import __version__
 from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
 from owin_cosim.policies import POLICIES
-from owin_cosim.problem import Problem
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.system.problem import Problem
 
 __all__ = ["app", "main"]
 
@@ -67,7 +67,7 @@ def _guard(debug: bool) -> Iterator[None]:
 
 
 def _assemble(scenario_path: Path) -> tuple[Scenario, Problem]:
-    from owin_cosim.assemble import load_problem
+    from owin_cosim.scenario.assemble import load_problem
 
     with err.status(f"assembling {scenario_path} ...") as status:
 
@@ -85,9 +85,9 @@ def _run_policy(
     target: Path,
     plot: bool,
 ) -> dict[str, Any]:
-    from owin_cosim.coordinator import execute
     from owin_cosim.policies import make_policy
-    from owin_cosim.results import write_results
+    from owin_cosim.results.writers import write_results
+    from owin_cosim.sim.coordinator import execute
 
     name = policy_name or scenario.policy.name
     params = scenario.policy.params if name == scenario.policy.name else {}
@@ -165,7 +165,7 @@ def compare(
     debug: DebugOpt = False,
 ) -> None:
     """Run several policies on the same scenario and seed; print and save a comparison."""
-    from owin_cosim.results import atomic_directory, write_json
+    from owin_cosim.results.writers import atomic_directory, write_json
 
     with _guard(debug):
         names = [p.strip() for p in policies.split(",") if p.strip()]
@@ -219,7 +219,7 @@ def compare(
 @app.command()
 def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
     """Check a scenario and print what it holds (exit code 2 on any error)."""
-    from owin_cosim.lower_bound import lower_bound
+    from owin_cosim.system.lower_bound import lower_bound
 
     with _guard(debug):
         sc, problem = _assemble(scenario)
@@ -253,7 +253,7 @@ def estimator(
     cache: Annotated[bool, typer.Option(help="Use the persistent cost cache.")] = True,
 ) -> None:
     """Serve batched per-layer cost queries over pyzmq (until a shutdown request)."""
-    from owin_cosim.estimator import serve
+    from owin_cosim.accel.service.estimator import serve
 
     with _guard(False):
         err.print(f"owin-cosim estimator listening on {bind}")
@@ -283,7 +283,7 @@ def estimate(
     """Cycles, energy and utilization of one layer on one core."""
     import json as _json
 
-    from owin_cosim.layer_estimate import estimate_layer
+    from owin_cosim.accel.estimate import estimate_layer
 
     with _guard(debug):
         if backend not in ("analytic", "loopnest", "timeloop"):
@@ -323,7 +323,7 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("info")
 def cache_info() -> None:
     """Where the cache is, how many entries (per backend), its size."""
-    from owin_cosim.cost_cache import CostCache
+    from owin_cosim.accel.cache import CostCache
 
     info = CostCache().info()
     out.print(f"{info['path']}: {info['entries']} entries, {info['bytes'] / 1024:.0f} KiB")
@@ -334,7 +334,7 @@ def cache_info() -> None:
 @cache_app.command("clear")
 def cache_clear() -> None:
     """Remove every entry."""
-    from owin_cosim.cost_cache import CostCache
+    from owin_cosim.accel.cache import CostCache
 
     cache = CostCache()
     out.print(f"removed {cache.clear()} entries from {cache.path}")
@@ -347,8 +347,8 @@ def ns3_worker(
     ],
 ) -> None:
     """Run one ns-3 worker on its own (for containers): serve one session, then exit."""
-    from owin_cosim.ns3_env import require_ns3
-    from owin_cosim.ns3_worker import run_worker
+    from owin_cosim.network.ns3.environment import require_ns3
+    from owin_cosim.network.ns3.worker import run_worker
 
     with _guard(False):
         require_ns3()

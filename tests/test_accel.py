@@ -14,11 +14,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from owin_cosim.accel_spec import ChipSpec, load_chip_spec, parse_chip_spec
-from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.cost_model import CostModel
+from owin_cosim.accel.analytic import AnalyticCostModel
+from owin_cosim.accel.cost_model import CostModel
+from owin_cosim.accel.spec import ChipSpec, load_chip_spec, parse_chip_spec
 from owin_cosim.errors import ConfigError
-from owin_cosim.workload import Layer, OpKind, conv2d, depthwise2d, eltwise, matmul, pool2d
+from owin_cosim.workload.graph import Layer, OpKind, conv2d, depthwise2d, eltwise, matmul, pool2d
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "accel_specs"

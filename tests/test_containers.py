@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from owin_cosim.scenario import load_scenario
+from owin_cosim.scenario.schema import load_scenario
 from tests.conftest import REPO
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from owin_cosim.accel_spec import load_chip_spec
-from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.assemble import assemble
+from owin_cosim.accel.analytic import AnalyticCostModel
+from owin_cosim.accel.cache import CachedCostModel, CostCache, cost_key
+from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.cli import app
-from owin_cosim.cost_cache import CachedCostModel, CostCache, cost_key
-from owin_cosim.scenario import load_scenario
-from owin_cosim.workload import conv2d, matmul
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import load_scenario
+from owin_cosim.workload.graph import conv2d, matmul
 from tests.conftest import SPECS
 
 

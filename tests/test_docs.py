@@ -6,7 +6,7 @@ import typing
 
 from pydantic import BaseModel
 
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.schema import Scenario
 from tests.conftest import REPO
 
 

@@ -218,7 +218,7 @@ def test_layer_that_fits_no_core(tmp_path: Path) -> None:
 
 def test_unavailable_backends_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # ns-3 asked for on a machine without it: a clear error with how to get it.
-    monkeypatch.setattr("owin_cosim.assemble.ns3_installed", lambda: False)
+    monkeypatch.setattr("owin_cosim.scenario.assemble.ns3_installed", lambda: False)
     path = write_scenario(tmp_path / "s.yaml", _with(network={"backend": "ns3"}))
     code, output = _validate(path)
     assert code == 2 and "ns-3 is not installed" in output and "pip install" in output

@@ -14,19 +14,19 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from owin_cosim.accel_spec import load_chip_spec
-from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.assemble import assemble
+from owin_cosim.accel.analytic import AnalyticCostModel
+from owin_cosim.accel.cache import CachedCostModel, CostCache
+from owin_cosim.accel.loopnest.backend import LoopNestCostModel
+from owin_cosim.accel.registry import backend_options, make_cost_model
+from owin_cosim.accel.service.estimator import EstimatorError, RemoteCostModel
+from owin_cosim.accel.spec import load_chip_spec
+from owin_cosim.accel.timeloop.backend import TimeloopCostModel, timeloop_available
+from owin_cosim.accel.timeloop.formats import read_mapping
 from owin_cosim.cli import app
-from owin_cosim.cost_backends import backend_options, make_cost_model
-from owin_cosim.cost_cache import CachedCostModel, CostCache
 from owin_cosim.errors import BackendUnavailableError
-from owin_cosim.estimator import EstimatorError, RemoteCostModel
-from owin_cosim.loopnest_cost import LoopNestCostModel
-from owin_cosim.scenario import Scenario
-from owin_cosim.timeloop_backend import TimeloopCostModel, timeloop_available
-from owin_cosim.timeloop_io import read_mapping
-from owin_cosim.workload import conv2d, matmul
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.workload.graph import conv2d, matmul
 from tests.conftest import SPECS, scenario_dict
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"

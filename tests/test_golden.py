@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
-from owin_cosim.ofdm import dbm_to_w
+from owin_cosim.network.ofdm.model import dbm_to_w
 from owin_cosim.policies import make_policy
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
 from tests.conftest import DATA, SPECS
 
 #: Cycles of the golden MLP encoder + fusion + head on one mc1 core (analytic model).

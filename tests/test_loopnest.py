@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.errors import ConfigError
-from owin_cosim.loopnest import (
+from owin_cosim.accel.loopnest.nest import (
     REGISTER_FALLBACK_PJ,
     ComputeUnit,
     NestLevel,
@@ -16,8 +15,9 @@ from owin_cosim.loopnest import (
     evaluate_case,
     levels_from_arch,
 )
-from owin_cosim.timeloop_io import ArchComponent
-from owin_cosim.timeloop_io import MappingDirective as D
+from owin_cosim.accel.timeloop.formats import ArchComponent
+from owin_cosim.accel.timeloop.formats import MappingDirective as D
+from owin_cosim.errors import ConfigError
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
 
@@ -92,7 +92,12 @@ def test_reference_per_level_counts(case: str) -> None:
 
 @needs_ref
 def test_evaluation_is_fast() -> None:
-    from owin_cosim.timeloop_io import read_architecture, read_ert, read_mapping, read_problem
+    from owin_cosim.accel.timeloop.formats import (
+        read_architecture,
+        read_ert,
+        read_mapping,
+        read_problem,
+    )
 
     case = REF / "v3/cases/eyeriss_like__AlexNet_layer2"
     design = REF / "v3/arch/eyeriss_like"

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.accel_spec import load_chip_spec
-from owin_cosim.analytic_model import AnalyticCostModel
-from owin_cosim.assemble import assemble
-from owin_cosim.cost_cache import CachedCostModel
-from owin_cosim.loopnest import evaluate
-from owin_cosim.loopnest_cost import LoopNestCostModel, layer_problem
-from owin_cosim.scenario import load_scenario
-from owin_cosim.workload import Layer, conv2d, depthwise2d, eltwise, matmul, pool2d
-from owin_cosim.zoo import build_multimodal
+from owin_cosim.accel.analytic import AnalyticCostModel
+from owin_cosim.accel.cache import CachedCostModel
+from owin_cosim.accel.loopnest.backend import LoopNestCostModel, layer_problem
+from owin_cosim.accel.loopnest.nest import evaluate
+from owin_cosim.accel.spec import load_chip_spec
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import load_scenario
+from owin_cosim.workload.graph import Layer, conv2d, depthwise2d, eltwise, matmul, pool2d
+from owin_cosim.workload.zoo import build_multimodal
 from tests.conftest import SPECS, scenario_dict, write_scenario
 
 MC4 = load_chip_spec(SPECS / "mc4.yaml")

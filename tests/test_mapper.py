@@ -1,4 +1,5 @@
-"""Tests of the mapping search (:mod:`owin_cosim.mapper`) against real ``timeloop-mapper`` runs."""
+"""Tests of the mapping search (:mod:`owin_cosim.accel.loopnest.mapper`) against real
+``timeloop-mapper`` runs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.loopnest import ComputeUnit, NestLevel, evaluate, levels_from_arch
-from owin_cosim.mapper import Constraints, read_constraints, search, search_case
-from owin_cosim.timeloop_io import read_architecture, read_ert
+from owin_cosim.accel.loopnest.mapper import Constraints, read_constraints, search, search_case
+from owin_cosim.accel.loopnest.nest import ComputeUnit, NestLevel, evaluate, levels_from_arch
+from owin_cosim.accel.timeloop.formats import read_architecture, read_ert
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
 V3 = REF / "v3" / "cases"
@@ -83,7 +84,7 @@ def test_determinism_validity_and_budget() -> None:
 
 
 def _problem(case: Path) -> dict[str, int]:
-    from owin_cosim.timeloop_io import read_problem
+    from owin_cosim.accel.timeloop.formats import read_problem
 
     return read_problem(case / "prob.yaml")
 
@@ -124,8 +125,8 @@ def test_spatial_split_is_a_prefix_of_the_permutation() -> None:
 
 
 def test_optimization_metrics() -> None:
+    from owin_cosim.accel.loopnest.mapper import read_optimization_metrics
     from owin_cosim.errors import ConfigError
-    from owin_cosim.mapper import read_optimization_metrics
 
     assert read_optimization_metrics({"mapper": {"optimization_metrics": ["edp"]}}) == ("edp",)
     assert read_optimization_metrics({"optimization-metrics": ["delay", "energy"]}) == (
@@ -149,7 +150,7 @@ def test_optimization_metrics() -> None:
 
 @needs_v4
 def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
-    from owin_cosim.mapper import _case_inputs
+    from owin_cosim.accel.loopnest.mapper import _case_inputs
 
     inp = _case_inputs(V4 / "simba_like__AlexNet_layer1")
     assert inp.metrics == ("edp",)  # the v0.4 runs optimise EDP, not delay then energy

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
-from owin_cosim.network import ChunkTx, Delivery
-from owin_cosim.ns3_backend import Ns3Config, Ns3Device, Ns3Uplink, Ns3WorkerError
-from owin_cosim.ns3_env import ns3_installed
+from owin_cosim.network.base import ChunkTx, Delivery
+from owin_cosim.network.ns3.backend import Ns3Config, Ns3Device, Ns3Uplink, Ns3WorkerError
+from owin_cosim.network.ns3.environment import ns3_installed
 from owin_cosim.policies import make_policy
-from owin_cosim.scenario import Scenario
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
 from tests.conftest import REPO, SPECS
 from tests.test_properties import check_schedule
 
@@ -67,7 +67,7 @@ def _worker_pids() -> set[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"owin_cosim.ns3_worker" in cmd:
+            if b"owin_cosim.network.ns3.worker" in cmd:
                 pids.add(int(entry.name))
     return pids
 

@@ -10,12 +10,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from owin_cosim.assemble import assemble
-from owin_cosim.coordinator import execute
 from owin_cosim.policies import POLICIES, make_policy
-from owin_cosim.problem import Problem
-from owin_cosim.records import RunResult
-from owin_cosim.scenario import Scenario
+from owin_cosim.results.records import RunResult
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
+from owin_cosim.system.problem import Problem
 from tests.conftest import SPECS
 
 EPS = 1e-9

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.errors import ConfigError
-from owin_cosim.timeloop_io import (
+from owin_cosim.accel.timeloop.formats import (
     layer_from_problem,
     layer_to_problem,
     parse_stats,
@@ -17,6 +16,7 @@ from owin_cosim.timeloop_io import (
     read_mapping,
     read_problem,
 )
+from owin_cosim.errors import ConfigError
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")

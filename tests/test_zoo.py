@@ -8,8 +8,8 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from owin_cosim.workload import ModelGraph, OpKind
-from owin_cosim.zoo import (
+from owin_cosim.workload.graph import ModelGraph, OpKind
+from owin_cosim.workload.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
     ENCODERS,
     FUSIONS,

@@ -31,7 +31,7 @@ def make_policy(
         raise ConfigError(
             file, "policy.name", f"unknown policy {name!r}; expected one of: {', '.join(POLICIES)}"
         )
-    from owin_cosim.scenario import validation_to_config_error
+    from owin_cosim.scenario.schema import validation_to_config_error
 
     try:
         return cls(cls.Params.model_validate(params or {}))

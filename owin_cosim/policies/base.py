@@ -1,5 +1,5 @@
-"""The policy interface: a policy turns a :class:`~owin_cosim.problem.Problem` into a
-:class:`~owin_cosim.plan.Plan`."""
+"""The policy interface: a policy turns a :class:`~owin_cosim.system.problem.Problem` into a
+:class:`~owin_cosim.system.plan.Plan`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from owin_cosim.plan import Plan
-from owin_cosim.problem import Problem
+from owin_cosim.system.plan import Plan
+from owin_cosim.system.problem import Problem
 
 __all__ = ["NoParams", "Policy", "minmax_shares", "upload_and_encoder_times"]
 

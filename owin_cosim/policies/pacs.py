@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from owin_cosim.coordinator import makespan_of
-from owin_cosim.plan import Plan, RadioPhase
 from owin_cosim.policies.base import Policy, minmax_shares, upload_and_encoder_times
-from owin_cosim.problem import Problem
+from owin_cosim.sim.coordinator import makespan_of
+from owin_cosim.system.plan import Plan, RadioPhase
+from owin_cosim.system.problem import Problem
 
 __all__ = ["CANDIDATES", "Pacs", "PacsParams", "johnson_order"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from owin_cosim.plan import Plan, RadioPhase
 from owin_cosim.policies.base import Policy, minmax_shares
-from owin_cosim.problem import Problem
+from owin_cosim.system.plan import Plan, RadioPhase
+from owin_cosim.system.problem import Problem
 
 __all__ = ["Rtfs"]
 

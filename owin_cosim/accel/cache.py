@@ -1,0 +1,162 @@
+"""A persistent cache of per-layer costs, shared by processes (SQLite, WAL mode).
+
+The key is a SHA-256 of (layer problem, core spec, backend name, backend version,
+options): the layer's name and group are not part of it, so equal shapes share an
+entry. Several processes may read and write at once (sweeps, estimator services): SQLite
+serialises the writers, ``INSERT OR IGNORE`` makes a race harmless (the values are the
+same), and a busy timeout bounds every wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from owin_cosim.accel.cost_model import CostModel, LayerCost, LevelAccesses
+from owin_cosim.network.ns3.environment import cache_dir
+from owin_cosim.workload.graph import Layer
+
+__all__ = ["CachedCostModel", "CostCache", "cost_key", "default_cache_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS costs (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def default_cache_path() -> Path:
+    """``$OWIN_COSIM_COST_CACHE``, else ``<owin-cosim cache dir>/costs.sqlite``."""
+    explicit = os.environ.get("OWIN_COSIM_COST_CACHE")
+    return Path(explicit) if explicit else cache_dir() / "costs.sqlite"
+
+
+def cost_key(
+    layer: Layer,
+    core_digest: str,
+    backend: str,
+    version: str,
+    options: dict[str, Any] | None = None,
+) -> str:
+    """The cache key of one layer's cost.
+
+    >>> from owin_cosim.workload.graph import matmul
+    >>> a = cost_key(matmul("a", rows=1, in_features=8, out_features=8), "c", "analytic", "1")
+    >>> b = cost_key(matmul("b", rows=1, in_features=8, out_features=8), "c", "analytic", "1")
+    >>> a == b
+    True
+    """
+    problem = {
+        "op": str(layer.op),
+        **layer.problem_instance(),
+        "operands": layer.operands,
+        "weights_from_activation": layer.weights_from_activation,
+    }
+    blob = json.dumps(
+        {
+            "problem": problem,
+            "core": core_digest,
+            "backend": backend,
+            "version": version,
+            "options": options or {},
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _encode(cost: LayerCost) -> str:
+    return json.dumps(asdict(cost), sort_keys=True)
+
+
+def _decode(text: str) -> LayerCost:
+    data = json.loads(text)
+    data["levels"] = {k: LevelAccesses(**v) for k, v in data["levels"].items()}
+    return LayerCost(**data)
+
+
+class CostCache:
+    """The SQLite store. Open one per process (connections are not shared)."""
+
+    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> LayerCost | None:
+        row = self._db.execute("SELECT value FROM costs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def put(self, key: str, backend: str, cost: LayerCost) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO costs VALUES (?, ?, ?, ?)",
+            (key, backend, _encode(cost), time.time()),
+        )
+
+    def info(self) -> dict[str, Any]:
+        """Entries (total and per backend), size on disk, location."""
+        rows = self._db.execute("SELECT backend, COUNT(*) FROM costs GROUP BY backend").fetchall()
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+        return {
+            "path": str(self.path),
+            "entries": sum(n for _, n in rows),
+            "by_backend": dict(rows),
+            "bytes": size,
+        }
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+        n = int(self._db.execute("SELECT COUNT(*) FROM costs").fetchone()[0])
+        self._db.execute("DELETE FROM costs")
+        self._db.execute("VACUUM")
+        return n
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedCostModel:
+    """A :class:`~owin_cosim.accel.cost_model.CostModel` in front of a cache.
+
+    ``calls`` counts the calls that reached the backend (misses).
+    """
+
+    def __init__(
+        self,
+        inner: CostModel,
+        cache: CostCache,
+        core_digest: str,
+        version: str,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name
+        self.core_digest = core_digest
+        self.version = version
+        self.options = options or {}
+        self.calls = 0
+        self.hits = 0
+
+    def layer_cost(self, layer: Layer) -> LayerCost:
+        key = cost_key(layer, self.core_digest, self.name, self.version, self.options)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        self.calls += 1
+        cost = self.inner.layer_cost(layer)
+        self.cache.put(key, self.name, cost)
+        return cost

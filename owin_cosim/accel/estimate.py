@@ -1,0 +1,174 @@
+"""``owin-cosim estimate``: one layer's cost on one core, from Timeloop-format inputs.
+
+``--arch`` is either a multi-core spec of ``accel_specs/`` or a Timeloop architecture
+(``arch.yaml`` with its ``components/`` folder beside it).
+
+=================  ===========================================================
+arch / backend     what prices the layer
+=================  ===========================================================
+spec, analytic     the closed-form tiling model (:mod:`owin_cosim.accel.analytic`)
+spec, loopnest     loop-nest model + mapping search on the spec's core
+                   (:mod:`owin_cosim.accel.loopnest.backend`)
+Timeloop arch,     with ``--mapping``: the loop-nest model on exactly that mapping;
+analytic or        without: the mapping search (:mod:`owin_cosim.accel.loopnest.mapper`) under the
+loopnest           ``*constraints*.yaml`` files beside the architecture
+Timeloop arch,     ``timeloop-mapper`` (a clear error when it is not installed)
+timeloop
+=================  ===========================================================
+
+Energies of a Timeloop architecture come from the Accelergy ERT (``--ert``, or
+``../accelergy/ERT.yaml`` beside the inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from owin_cosim.accel.timeloop.formats import layer_from_problem, load_yaml_any, read_problem
+from owin_cosim.errors import ConfigError
+
+__all__ = ["estimate_layer"]
+
+
+def _find_ert(arch: Path, ert: Path | None) -> Path:
+    if ert is not None:
+        return ert
+    for cand in (arch.parent.parent / "accelergy" / "ERT.yaml", arch.parent / "ERT.yaml"):
+        if cand.is_file():
+            return cand
+    raise ConfigError(
+        arch, "", "no Accelergy ERT found beside the architecture; expected --ert ERT.yaml"
+    )
+
+
+def estimate_layer(
+    arch: Path,
+    problem: Path,
+    *,
+    mapping: Path | None = None,
+    ert: Path | None = None,
+    backend: str = "analytic",
+    evaluations: int = 3000,
+    seed: int = 0,
+    write_mapping_to: Path | None = None,
+) -> dict[str, Any]:
+    """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc)."""
+    layer = layer_from_problem(read_problem(problem), name=problem.stem)
+    if write_mapping_to is not None and (mapping is not None or backend == "timeloop"):
+        raise ConfigError(
+            None,
+            "--write-mapping",
+            "writes the mapping found by a search; expected a Timeloop architecture "
+            "without --mapping and with --backend analytic or loopnest",
+        )
+    doc = load_yaml_any(arch)
+    if isinstance(doc, dict) and "chip" in doc:
+        if write_mapping_to is not None:
+            raise ConfigError(
+                write_mapping_to,
+                "",
+                "--write-mapping needs a Timeloop architecture (a spec's core is not one)",
+            )
+        if mapping is not None:
+            raise ConfigError(
+                mapping,
+                "",
+                "a mapping applies to a Timeloop architecture, not "
+                "to a multi-core spec; expected --arch ARCH.yaml of Timeloop",
+            )
+        if backend == "timeloop":
+            raise ConfigError(
+                arch,
+                "",
+                "the timeloop backend needs a Timeloop architecture; "
+                "expected --arch ARCH.yaml with its components folder",
+            )
+        from owin_cosim.accel.spec import load_chip_spec
+
+        chip = load_chip_spec(arch)
+        if backend == "loopnest":
+            from owin_cosim.accel.loopnest.backend import LoopNestCostModel
+
+            nest = LoopNestCostModel(chip, max_evaluations=evaluations, seed=seed)
+            return _result(
+                asdict(nest.layer_cost(layer)), "loop-nest model, searched mapping", backend
+            )
+        from owin_cosim.accel.analytic import AnalyticCostModel
+
+        cost = AnalyticCostModel(chip).layer_cost(layer)
+        return _result(asdict(cost), "analytic model, searched tiling", backend)
+    if backend == "timeloop":
+        from owin_cosim.accel.timeloop.backend import TimeloopCostModel
+
+        components = sorted((arch.parent / "components").glob("*.yaml"))
+        model = TimeloopCostModel([arch, *components])
+        return _result(asdict(model.layer_cost(layer)), "timeloop-mapper", backend)
+    if mapping is None:
+        return _searched(
+            arch, problem, _find_ert(arch, ert), backend, evaluations, seed, write_mapping_to
+        )
+    from owin_cosim.accel.loopnest.nest import evaluate_files
+
+    return _result(
+        evaluate_files(arch, problem, mapping, _find_ert(arch, ert)),
+        "loop-nest model, given mapping",
+        backend,
+    )
+
+
+def _searched(
+    arch: Path,
+    problem: Path,
+    ert: Path,
+    backend: str,
+    evaluations: int,
+    seed: int,
+    write_mapping_to: Path | None,
+) -> dict[str, Any]:
+    from owin_cosim.accel.loopnest.mapper import mesh_from_arch, read_constraints, search
+    from owin_cosim.accel.loopnest.nest import levels_from_arch, summarize
+    from owin_cosim.accel.timeloop.formats import (
+        mapping_to_doc,
+        read_architecture,
+        read_ert,
+        write_mapping,
+    )
+
+    comps = read_architecture(arch)
+    levels, compute, _ = levels_from_arch(comps, read_ert(ert))
+    found = search(
+        levels,
+        compute,
+        read_problem(problem),
+        read_constraints(arch.parent),
+        seed=seed,
+        max_evaluations=evaluations,
+        time_budget_s=float("inf"),
+        mesh_x=mesh_from_arch(comps),
+    )
+    out = _result(
+        summarize(found.result),
+        f"loop-nest model, searched mapping ({found.evaluations} evaluations)",
+        backend,
+    )
+    out["mapping"] = mapping_to_doc(found.mapping)["mapping"]
+    if write_mapping_to is not None:
+        write_mapping(write_mapping_to, found.mapping)
+    return out
+
+
+def _result(cost: dict[str, Any], mode: str, backend: str) -> dict[str, Any]:
+    levels = {
+        name: {k: lvl[k] for k in ("reads", "writes", "fills", "energy_pJ")}
+        for name, lvl in cost.get("levels", {}).items()
+    }
+    return {
+        "cycles": int(cost["cycles"]),
+        "energy_pJ": float(cost["energy_pJ"]),
+        "utilization": float(cost["utilization"]),
+        "levels": levels,
+        "mode": mode,
+        "backend": backend,
+    }

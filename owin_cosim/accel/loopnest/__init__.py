@@ -1,0 +1,3 @@
+"""The loop-nest model of one core: nest analysis with Timeloop's counting rules, the
+seeded mapping search, and the ``loopnest`` cost backend.
+"""

@@ -1,0 +1,3 @@
+"""Timeloop's file formats (architectures, problems, mappings, ERTs, stats) and the
+``timeloop`` cost backend that runs the real ``timeloop-mapper``.
+"""

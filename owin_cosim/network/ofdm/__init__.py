@@ -1,0 +1,3 @@
+"""The analytic OFDM uplink: resource blocks, slots, path loss, seeded Rayleigh fading,
+Shannon rates.
+"""

@@ -1,0 +1,128 @@
+"""Writing a run's results directory, atomically.
+
+A results directory holds ``summary.json``, ``events.csv`` (long form: one row per chunk
+transmission and per layer execution), ``trace.json`` (Chrome/Perfetto) and
+``gantt.png``. Everything is written into a hidden sibling directory first and moved into
+place only when complete, so an interrupted or failed run never leaves a directory that
+looks like a result, and an earlier result at the same place is replaced only by a
+complete new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from owin_cosim.results.gantt import plot_gantt
+from owin_cosim.results.records import RunResult
+from owin_cosim.results.trace import chrome_trace
+
+__all__ = ["CSV_COLUMNS", "atomic_directory", "write_json", "write_results"]
+
+#: Columns of ``events.csv``.
+CSV_COLUMNS = (
+    "kind",
+    "name",
+    "device",
+    "modality",
+    "group",
+    "chunk",
+    "core",
+    "bytes",
+    "ready_s",
+    "start_s",
+    "end_s",
+    "cycles",
+    "macs",
+    "energy_pJ",
+    "noc_energy_pJ",
+    "utilization",
+)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented, key-sorted JSON (stable bytes for the same data)."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        target.rename(old)
+    tmp.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _rows(result: RunResult) -> Iterator[dict[str, Any]]:
+    for c in result.chunks:
+        yield {
+            "kind": "tx",
+            "name": f"{c.device}#{c.chunk}",
+            "device": c.device,
+            "modality": c.modality,
+            "chunk": c.chunk,
+            "bytes": c.nbytes,
+            "ready_s": c.submit_s,
+            "start_s": c.first_byte_s,
+            "end_s": c.last_byte_s,
+        }
+    for r in result.layers:
+        yield {
+            "kind": "layer",
+            "name": r.layer,
+            "group": r.group,
+            "core": r.core,
+            "ready_s": r.ready_s,
+            "start_s": r.start_s,
+            "end_s": r.end_s,
+            "cycles": r.cycles,
+            "macs": r.macs,
+            "energy_pJ": r.energy_pJ,
+            "noc_energy_pJ": r.noc_energy_pJ,
+            "utilization": r.utilization,
+        }
+
+
+def write_results(
+    result: RunResult,
+    out_dir: str | Path,
+    *,
+    plot: bool = True,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write the results directory of ``result`` at ``out_dir`` (atomically)."""
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        with (tmp / "events.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in _rows(result):
+                writer.writerow(
+                    {k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()}
+                )
+        write_json(tmp / "trace.json", chrome_trace(result))
+        if plot:
+            plot_gantt(result, tmp / "gantt.png")
+        if extra is not None:
+            extra(tmp)
+        write_json(tmp / "summary.json", result.summary())
+    return out

@@ -1,0 +1,354 @@
+"""Scenario files: a declared, typed schema, validated up front.
+
+Every key is declared here with its type and default (see ``docs/scenario.md``).
+:func:`load_scenario` reads a YAML file and returns a :class:`Scenario`, or raises one
+:class:`~owin_cosim.errors.ConfigError` that names the file, the key path and what was
+expected. Unknown keys are errors, never ignored.
+
+Examples
+--------
+>>> s = Scenario.model_validate({
+...     "name": "one",
+...     "devices": [{"name": "cam", "modality": "image", "distance_m": 10}],
+...     "accelerator": {"spec": "mc4.yaml"},
+... })
+>>> s.devices[0].tx_power_dBm, s.network.backend, s.policy.name
+(23.0, 'ofdm', 'pacs')
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from owin_cosim.errors import ConfigError
+from owin_cosim.network.ns3.backend import Ns3Config
+from owin_cosim.network.ofdm.model import OfdmConfig
+
+__all__ = [
+    "AcceleratorSection",
+    "DeviceConfig",
+    "EncoderRef",
+    "MapperSection",
+    "ModelSection",
+    "NetworkSection",
+    "PayloadConfig",
+    "PolicySection",
+    "Scenario",
+    "TensorPayload",
+    "load_scenario",
+    "load_yaml",
+    "validation_to_config_error",
+]
+
+#: Bytes per element of the tensor dtypes a payload may declare.
+DTYPE_BYTES: dict[str, int] = {
+    "uint8": 1,
+    "int8": 1,
+    "int16": 2,
+    "float16": 2,
+    "bfloat16": 2,
+    "int32": 4,
+    "float32": 4,
+}
+
+_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorPayload(_Strict):
+    """A payload given as a tensor shape and element type."""
+
+    shape: list[int] = Field(min_length=1)
+    dtype: Literal["uint8", "int8", "int16", "float16", "bfloat16", "int32", "float32"] = "uint8"
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, shape: list[int]) -> list[int]:
+        if any(d <= 0 for d in shape):
+            raise ValueError(f"every dimension must be > 0, got {shape}")
+        return shape
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * DTYPE_BYTES[self.dtype]
+
+
+class PayloadConfig(_Strict):
+    """A device's payload: ``bytes`` or ``tensor`` (exactly one)."""
+
+    bytes: int | None = Field(None, gt=0)
+    tensor: TensorPayload | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PayloadConfig:
+        if (self.bytes is None) == (self.tensor is None):
+            raise ValueError("give exactly one of 'bytes' or 'tensor'")
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        if self.tensor is not None:
+            return self.tensor.nbytes
+        assert self.bytes is not None
+        return self.bytes
+
+
+class DeviceConfig(_Strict):
+    """A sensor node sending one modality."""
+
+    name: str = Field(pattern=_NAME)
+    modality: str = Field(min_length=1)
+    distance_m: float | None = Field(None, gt=0)
+    position_m: tuple[float, float] | None = None
+    tx_power_dBm: float = Field(23.0, ge=-30, le=40)
+    #: Payload; by default the natural input size of the device's encoder.
+    payload: PayloadConfig | None = None
+    chunks: int = Field(1, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _where(self) -> DeviceConfig:
+        if (self.distance_m is None) == (self.position_m is None):
+            raise ValueError("give exactly one of 'distance_m' or 'position_m'")
+        if self.payload is not None and self.chunks > self.payload.nbytes:
+            raise ValueError(
+                f"chunks ({self.chunks}) exceeds the payload size ({self.payload.nbytes} bytes)"
+            )
+        return self
+
+    @property
+    def distance(self) -> float:
+        """Distance to the edge server (at the origin), in metres."""
+        if self.distance_m is not None:
+            return self.distance_m
+        assert self.position_m is not None
+        return max(math.hypot(*self.position_m), 1e-3)
+
+
+class NetworkSection(_Strict):
+    """The uplink backend and its parameters."""
+
+    backend: Literal["ofdm", "ns3"] = "ofdm"
+    ofdm: OfdmConfig = Field(default_factory=OfdmConfig)
+    #: The ns-3 backend: scenario, its parameters, worker options.
+    ns3: Ns3Config = Field(default_factory=Ns3Config)
+
+
+class EncoderRef(_Strict):
+    """A zoo encoder and its keyword parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSection(_Strict):
+    """The multimodal DNN: zoo encoders + fusion + head, or a model file."""
+
+    #: A model file (YAML layer list); relative to the scenario file.
+    file: str | None = None
+    #: A whole-model zoo entry instead of per-device encoders: ``synthetic`` is a seeded
+    #: random multimodal DAG (devices must be named ``dev0``, ``dev1``, ...).
+    zoo: Literal["synthetic"] | None = None
+    #: Parameters of the zoo model (``synthetic``: ``layers``, ``seed``, ...).
+    zoo_params: dict[str, Any] = Field(default_factory=dict)
+    #: Device name -> encoder (a zoo name or ``{name, params}``); default by modality.
+    encoders: dict[str, str | EncoderRef] = Field(default_factory=dict)
+    fusion: str = "concat"
+    fusion_params: dict[str, Any] = Field(default_factory=dict)
+    head: str = "classifier"
+    head_params: dict[str, Any] = Field(default_factory=dict)
+
+    def encoder_of(self, device: str) -> EncoderRef | None:
+        ref = self.encoders.get(device)
+        return EncoderRef(name=ref) if isinstance(ref, str) else ref
+
+
+class MapperSection(_Strict):
+    """The mapping search of the ``loopnest`` cost backend."""
+
+    #: Loop-nest evaluations per distinct layer shape (the search's only bound).
+    evaluations: int = Field(300, ge=1, le=1_000_000)
+    #: Seed of the search (independent of the scenario seed, so costs stay cached).
+    seed: int = Field(0, ge=0, lt=2**63)
+
+
+class AcceleratorSection(_Strict):
+    """The multi-core accelerator and its cost backend."""
+
+    #: Multi-core spec file (``accel_specs/*.yaml``), relative to the scenario file.
+    spec: str
+    cost_backend: Literal["analytic", "loopnest", "timeloop"] = "analytic"
+    #: ``cost_backend: loopnest``: the mapping search per distinct layer shape.
+    mapper: MapperSection = Field(default_factory=lambda: MapperSection())
+    #: Multiplies every compute time (alpha): moves a scenario between radio- and
+    #: compute-bound.
+    latency_scale: float = Field(1.0, gt=0)
+    #: Keep per-layer costs in the persistent cache (``owin-cosim cache info|clear``).
+    cache: bool = True
+    #: ``cost_backend: timeloop``: the Timeloop architecture and component files.
+    timeloop_arch: list[str] = Field(default_factory=list)
+    #: Ask a remote estimator service (``tcp://HOST:PORT``) instead of costing here.
+    estimator: str | None = None
+    #: Longest wait for the estimator's answer to one batch.
+    estimator_timeout_s: float = Field(60.0, gt=0)
+
+
+class PolicySection(_Strict):
+    """The orchestration policy and its parameters."""
+
+    name: str = "pacs"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(_Strict):
+    """A whole scenario file."""
+
+    name: str = Field("scenario", pattern=_NAME)
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**63)
+    devices: list[DeviceConfig] = Field(min_length=1, max_length=256)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    accelerator: AcceleratorSection
+    policy: PolicySection = Field(default_factory=PolicySection)
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_devices(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
+        seen: dict[str, int] = {}
+        for i, d in enumerate(devices):
+            if d.name in seen:
+                raise ValueError(
+                    f"device name {d.name!r} of devices[{i}] is used twice (first "
+                    f"at devices[{seen[d.name]}]); expected unique names"
+                )
+            seen[d.name] = i
+        return devices
+
+
+# ---- loading ------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate keys instead of keeping the last."""
+
+
+def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates
+)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with clear errors for missing files and bad syntax."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(p, "", "file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(p, "", f"cannot read: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(p, where, f"invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            p, "", f"expected a mapping of keys at the top level, got {type(data).__name__}"
+        )
+    return data
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """The declared keys of the sub-model at ``loc`` (to name them in errors)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            return None
+        current = _unwrap(info.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        models = [
+            a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        return models[0] if models else tp
+    if origin in (list, tuple):
+        return _unwrap(typing.get_args(tp)[0])
+    if origin is dict:
+        return _unwrap(typing.get_args(tp)[1])
+    return tp
+
+
+def validation_to_config_error(
+    exc: ValidationError, file: str | Path | None, root: type[BaseModel], prefix: str = ""
+) -> ConfigError:
+    """Turn pydantic's errors into one :class:`ConfigError` (first error, then the rest)."""
+    lines: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # Union members add their type name to the location: drop it.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p in ("str", "EncoderRef")))
+        key = ".".join(x for x in (prefix, _loc_to_path(loc)) if x)
+        if err["type"] == "extra_forbidden":
+            allowed = _fields_at(root, loc[:-1])
+            msg = "unknown key" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and err["type"] not in ("value_error", "assertion_error"):
+                msg += f" (got {err['input']!r})"
+        lines.append((key, msg))
+    key, msg = lines[0]
+    if len(lines) > 1:
+        msg += "".join(f"\n  also: {k}: {m}" for k, m in lines[1:])
+    return ConfigError(file, key, msg)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (schema only; see :mod:`owin_cosim.scenario.assemble`)."""
+    data = load_yaml(path)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_config_error(exc, path, Scenario) from None

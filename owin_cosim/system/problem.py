@@ -1,0 +1,220 @@
+"""A scenario compiled for scheduling: devices, the costed DAG, the NoC, the uplink.
+
+:class:`Problem` is what policies plan on and what the coordinator executes: plain
+arrays indexed by layer number, so that planning and the event loop stay fast on
+thousands of layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from owin_cosim.accel.cost_model import CostModel
+from owin_cosim.network.base import NetworkBackend, UplinkDevice
+from owin_cosim.workload.graph import ModelGraph
+
+__all__ = ["CompiledDag", "DeviceSpec", "Interconnect", "Problem", "split_payload"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """A sensor node: one modality, one payload cut into chunks."""
+
+    name: str
+    modality: str
+    distance_m: float
+    tx_power_W: float
+    payload_bytes: int
+    chunks: int
+
+    @property
+    def chunk_bytes(self) -> tuple[int, ...]:
+        """Sizes of the chunks, near-equal, in transmission order."""
+        return split_payload(self.payload_bytes, self.chunks)
+
+    def uplink(self) -> UplinkDevice:
+        """What a network backend needs of this device."""
+        return UplinkDevice(self.name, self.distance_m, self.tx_power_W)
+
+
+def split_payload(nbytes: int, chunks: int) -> tuple[int, ...]:
+    """Split ``nbytes`` into ``chunks`` near-equal parts (earlier parts one byte larger).
+
+    >>> split_payload(10, 3)
+    (4, 3, 3)
+    """
+    base, extra = divmod(nbytes, chunks)
+    return tuple(base + (1 if i < extra else 0) for i in range(chunks))
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """The on-chip mesh as matrices over cores (seconds, hops)."""
+
+    hops: np.ndarray  # (cores, cores) int
+    hop_latency_s: float
+    link_bytes_per_s: float
+    energy_pJ_per_byte_hop: float
+
+    @property
+    def num_cores(self) -> int:
+        return int(self.hops.shape[0])
+
+    def transfer_s(self, nbytes: float, src: int) -> np.ndarray:
+        """Time to move ``nbytes`` from core ``src`` to every core (0 on ``src``)."""
+        row = self.hops[src]
+        t: np.ndarray = np.where(
+            row > 0, nbytes / self.link_bytes_per_s + row * self.hop_latency_s, 0.0
+        )
+        return t
+
+
+@dataclass
+class CompiledDag:
+    """The expanded, costed DAG as arrays indexed by layer number (topological order)."""
+
+    names: list[str]
+    groups: list[str]
+    preds: list[list[int]]
+    succs: list[list[int]]
+    duration_s: np.ndarray
+    cycles: np.ndarray
+    energy_pJ: np.ndarray
+    utilization: np.ndarray
+    macs: np.ndarray
+    out_bytes: np.ndarray
+    #: Per layer: ``(device index, chunk index or -1 for all chunks)`` or None.
+    needs: list[tuple[int, int] | None]
+    rank_s: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Upward rank (HEFT): the longest compute path from the layer to the end.
+        rank = self.duration_s.astype(float).copy()
+        for v in range(len(self.names) - 1, -1, -1):
+            if self.succs[v]:
+                rank[v] += max(rank[s] for s in self.succs[v])
+        self.rank_s = rank
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def build(
+        cls,
+        model: ModelGraph,
+        cost: CostModel,
+        devices: Sequence[DeviceSpec],
+        word_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CompiledDag:
+        """Expand chunks, order topologically, cost every layer.
+
+        ``progress(done, total)`` is called as layers are costed (after each layer, or
+        once per batch for a remote estimator).
+        """
+        chunks = {d.name: d.chunks for d in devices}
+        dev_index = {d.name: i for i, d in enumerate(devices)}
+        expanded = model.expand_chunks(chunks)
+        layers = expanded.topological_layers()
+        index = {layer.name: i for i, layer in enumerate(layers)}
+        n = len(layers)
+        dur, cyc, en, util = (np.zeros(n) for _ in range(4))
+        macs = np.zeros(n, dtype=np.int64)
+        out_bytes = np.zeros(n)
+        batch = getattr(cost, "layer_costs", None)  # remote estimators answer in batches
+        if batch is not None:
+            costs = batch(layers)
+        else:
+            costs = []
+            for layer in layers:
+                costs.append(cost.layer_cost(layer))
+                if progress is not None:
+                    progress(len(costs), n)
+        if progress is not None:
+            progress(n, n)
+        for i, (layer, c) in enumerate(zip(layers, costs, strict=True)):
+            dur[i], cyc[i], en[i], util[i] = c.seconds, c.cycles, c.energy_pJ, c.utilization
+            macs[i] = layer.macs
+            out_bytes[i] = layer.output_elems * word_bytes
+        preds = [[index[p] for p in expanded.graph.predecessors(layer.name)] for layer in layers]
+        succs = [[index[s] for s in expanded.graph.successors(layer.name)] for layer in layers]
+        needs: list[tuple[int, int] | None] = [None] * n
+        for name, need in expanded.data_needs.items():
+            needs[index[name]] = (dev_index[need.device], -1 if need.chunk is None else need.chunk)
+        return cls(
+            [layer.name for layer in layers],
+            [layer.group for layer in layers],
+            [sorted(p) for p in preds],
+            [sorted(s) for s in succs],
+            dur,
+            cyc,
+            en,
+            util,
+            macs,
+            out_bytes,
+            needs,
+        )
+
+    def subgraph_critical_path_s(self, members: Sequence[int]) -> float:
+        """Longest compute path inside the given layers (e.g. one encoder)."""
+        inside = set(members)
+        longest: dict[int, float] = {}
+        for v in sorted(inside):
+            prev = [longest[p] for p in self.preds[v] if p in inside]
+            longest[v] = (max(prev) if prev else 0.0) + float(self.duration_s[v])
+        return max(longest.values(), default=0.0)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The DAG as a networkx graph over layer numbers (for checks and analysis)."""
+        g = nx.DiGraph()
+        g.add_nodes_from(range(len(self.names)))
+        g.add_edges_from((p, v) for v in range(len(self.names)) for p in self.preds[v])
+        return g
+
+
+@dataclass
+class Problem:
+    """Everything a policy plans on and the coordinator executes."""
+
+    name: str
+    seed: int
+    devices: list[DeviceSpec]
+    dag: CompiledDag
+    noc: Interconnect
+    #: Make a fresh network backend for the real run.
+    make_network: Callable[[], NetworkBackend]
+    #: Make a fresh surrogate backend for planning (its own channel realisation).
+    make_planning_network: Callable[[], NetworkBackend]
+    #: Per device: mean full-band rate (bit/s) used by planners as an estimate.
+    mean_rate_bps: np.ndarray
+    #: Per device, per chunk: earliest possible arrival time (a bound, for lower bounds).
+    earliest_arrival_s: list[list[float]]
+    #: Time to push every bit at an upper bound of the sum rate.
+    radio_bound_s: float
+    #: The cost model the DAG was costed with (for cache statistics).
+    cost_model: CostModel | None = None
+    #: Radio resources shared per slot (RBs of the OFDM model).
+    radio_units: int = 1
+    network_backend: str = "ofdm"
+    cost_backend: str = "analytic"
+    accelerator: str = ""
+
+    @property
+    def num_cores(self) -> int:
+        return self.noc.num_cores
+
+    def device_index(self, name: str) -> int:
+        """Index of the device called ``name``."""
+        for i, d in enumerate(self.devices):
+            if d.name == name:
+                return i
+        raise KeyError(name)
+
+    def encoder_layers(self, device: int) -> list[int]:
+        """Layers whose group is the encoder of ``device``."""
+        tag = f"encoder:{self.devices[device].name}"
+        return [v for v, g in enumerate(self.dag.groups) if g == tag]
