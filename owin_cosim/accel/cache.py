@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from owin_cosim.accel.cost_model import CostModel, LayerCost, LevelAccesses
-from owin_cosim.network.ns3.environment import cache_dir
+from owin_cosim.paths import cache_dir
 from owin_cosim.workload.graph import Layer
 
 __all__ = ["CachedCostModel", "CostCache", "cost_key", "default_cache_path"]

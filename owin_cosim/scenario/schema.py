@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from owin_cosim.errors import ConfigError
-from owin_cosim.network.ns3.backend import Ns3Config
+from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ofdm.model import OfdmConfig
 
 __all__ = [

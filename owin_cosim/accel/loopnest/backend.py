@@ -5,8 +5,8 @@
 scratchpad, MAC mesh; :mod:`owin_cosim.accel.spec`) into the storage levels of
 :mod:`owin_cosim.accel.loopnest.nest`, the layer into a CNN-layer problem, and runs the
 seeded, evaluation-bounded search of :mod:`owin_cosim.accel.loopnest.mapper` (no
-architecture constraints: every tiling, loop order, spatial unrolling and bypass choice that fits is allowed). The best
-mapping by cycles, then energy, gives the cost.
+architecture constraints: every tiling, loop order, spatial unrolling and bypass choice
+that fits is allowed). The best mapping by cycles, then energy, gives the cost.
 
 It is slower than the default ``analytic`` backend (a few hundred loop-nest evaluations
 per distinct layer shape instead of a closed-form tiling search) but its numbers come

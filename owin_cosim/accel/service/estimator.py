@@ -37,17 +37,13 @@ from owin_cosim.accel.cost_model import CostModel, LayerCost, LevelAccesses
 from owin_cosim.accel.registry import BACKENDS, make_cost_model
 from owin_cosim.accel.spec import parse_chip_spec
 from owin_cosim.accel.timeloop.backend import require_timeloop
-from owin_cosim.errors import OwinError
+from owin_cosim.errors import EstimatorError
 from owin_cosim.network.ns3.protocol import PROTOCOL_VERSION
 from owin_cosim.workload.graph import Layer, OpKind
 
 __all__ = ["EstimatorError", "RemoteCostModel", "layer_from_dict", "layer_to_dict", "serve"]
 
 _LAYER_FIELDS = {f.name for f in fields(Layer)}
-
-
-class EstimatorError(OwinError):
-    """The estimator service failed or did not answer in time."""
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:

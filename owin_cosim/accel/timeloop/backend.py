@@ -30,7 +30,7 @@ import yaml
 
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
 from owin_cosim.accel.timeloop.formats import TimeloopStats, layer_to_problem, parse_stats
-from owin_cosim.errors import BackendUnavailableError, OwinError
+from owin_cosim.errors import BackendUnavailableError, TimeloopError
 from owin_cosim.workload.graph import Layer
 
 __all__ = [
@@ -49,10 +49,6 @@ HINT = (
     "accelergy from source so that timeloop-mapper and timeloop-model are on PATH; or "
     "use cost_backend: analytic or loopnest"
 )
-
-
-class TimeloopError(OwinError):
-    """A Timeloop run failed or timed out."""
 
 
 def timeloop_available() -> bool:

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from pydantic import BaseModel, ConfigDict, Field
 
-from owin_cosim.errors import OwinError
+from owin_cosim.errors import Ns3WorkerError
 from owin_cosim.network.base import AdvanceResult, ChunkTx, Delivery, NetworkBackend, RadioUse
+from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ns3.environment import ensure_pch, require_ns3
 from owin_cosim.network.ns3.protocol import ProtocolError, decode, encode, request
 
@@ -37,31 +37,6 @@ __all__ = ["Ns3Config", "Ns3Device", "Ns3Uplink", "Ns3WorkerError"]
 
 
 _STACK_LINE = re.compile(r"^(#\d+\s|entry=|\s+at\s|\s*\*\*\* Break \*\*\*|0x[0-9a-f]+)")
-
-
-class Ns3WorkerError(OwinError):
-    """The ns-3 worker died, stopped answering, or reported an error."""
-
-
-class Ns3Config(BaseModel):
-    """``network.ns3`` in a scenario."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: ``wifi-ax-uplink`` or ``lte-uplink`` (see ``ns3_scenarios/README.md``).
-    scenario: str = "wifi-ax-uplink"
-    #: The scenario's parameters (validated by the scenario's own schema).
-    params: dict[str, Any] = Field(default_factory=dict)
-    #: Connect to a worker already listening here (``tcp://HOST:PORT``) instead of
-    #: starting one.
-    endpoint: str | None = None
-    #: Longest silence from a busy worker before it counts as stuck.
-    heartbeat_timeout_s: float = Field(5.0, gt=0)
-    #: Longest wait for the worker to start and to build the scenario.
-    startup_timeout_s: float = Field(120.0, gt=0)
-    #: What PACS's planning simulations run on: the analytic ``ofdm`` surrogate (fast)
-    #: or ``ns3`` itself (one worker per candidate).
-    planning: str = Field("ofdm", pattern="^(ofdm|ns3)$")
 
 
 class Ns3Device:

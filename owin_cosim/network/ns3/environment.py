@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from owin_cosim.errors import BackendUnavailableError
+from owin_cosim.paths import cache_dir
 
 __all__ = [
     "INSTALL_HINT",
     "NS3_VERSION",
-    "cache_dir",
     "ensure_pch",
     "import_ns3",
     "ns3_include_dir",
@@ -76,15 +76,6 @@ def owin_header() -> Path:
     import ns3_scenarios
 
     return Path(ns3_scenarios.__file__).resolve().parent / "owin_ns3.h"
-
-
-def cache_dir() -> Path:
-    """owin-cosim's cache: ``$OWIN_COSIM_CACHE``, else ``$XDG_CACHE_HOME/owin-cosim``."""
-    explicit = os.environ.get("OWIN_COSIM_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "owin-cosim"
 
 
 def _version(dist: str) -> str:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from owin_cosim.errors import ProtocolError
+
 __all__ = ["OPS", "PROTOCOL_VERSION", "ProtocolError", "decode", "encode", "reply", "request"]
 
 PROTOCOL_VERSION = 1
 
 #: Requests the worker answers.
 OPS = ("hello", "configure", "submit", "set_shares", "advance", "usage", "shutdown")
-
-
-class ProtocolError(ValueError):
-    """A malformed or incompatible message."""
 
 
 def encode(message: dict[str, Any]) -> bytes:

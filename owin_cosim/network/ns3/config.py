@@ -1,0 +1,33 @@
+"""``network.ns3`` of a scenario: which ns-3 scenario, its parameters, the worker options.
+
+Plain pydantic, importable without ns-3 or zmq (the scenario schema reads it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Ns3Config"]
+
+
+class Ns3Config(BaseModel):
+    """``network.ns3`` in a scenario."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: ``wifi-ax-uplink`` or ``lte-uplink`` (see ``ns3_scenarios/README.md``).
+    scenario: str = "wifi-ax-uplink"
+    #: The scenario's parameters (validated by the scenario's own schema).
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Connect to a worker already listening here (``tcp://HOST:PORT``) instead of
+    #: starting one.
+    endpoint: str | None = None
+    #: Longest silence from a busy worker before it counts as stuck.
+    heartbeat_timeout_s: float = Field(5.0, gt=0)
+    #: Longest wait for the worker to start and to build the scenario.
+    startup_timeout_s: float = Field(120.0, gt=0)
+    #: What PACS's planning simulations run on: the analytic ``ofdm`` surrogate (fast)
+    #: or ``ns3`` itself (one worker per candidate).
+    planning: str = Field("ofdm", pattern="^(ofdm|ns3)$")
