@@ -11,6 +11,7 @@ import pytest
 from owin_cosim.workload.graph import ModelGraph, OpKind
 from owin_cosim.workload.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
+    ENCODER_RECORDS,
     ENCODERS,
     FUSIONS,
     HEADS,
@@ -209,6 +210,21 @@ def test_registries() -> None:
         "text": "text_transformer",
     }
     assert set(DEFAULT_ENCODER_BY_MODALITY.values()) <= set(ENCODERS)
+
+
+def test_one_encoder_registry() -> None:
+    # ENCODERS and DEFAULT_ENCODER_BY_MODALITY are read-only views of ENCODER_RECORDS.
+    assert list(ENCODERS) == list(ENCODER_RECORDS)
+    for name, record in ENCODER_RECORDS.items():
+        assert record.name == name and ENCODERS[name] is record.build
+        if record.default_for is not None:
+            assert DEFAULT_ENCODER_BY_MODALITY[record.default_for] == name
+    assert len(DEFAULT_ENCODER_BY_MODALITY) == sum(
+        r.default_for is not None for r in ENCODER_RECORDS.values()
+    )
+    for view in (ENCODER_RECORDS, ENCODERS, DEFAULT_ENCODER_BY_MODALITY, FUSIONS, HEADS):
+        with pytest.raises(TypeError):
+            view["x"] = None  # type: ignore[index]
 
 
 @pytest.mark.parametrize("fusion", sorted(FUSIONS))
