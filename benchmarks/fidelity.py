@@ -25,12 +25,16 @@ from results_file import write_section
 
 from owin_cosim.accel.loopnest.nest import evaluate, load_case
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
+#: The real Timeloop runs shipped with the tests (``tests/data/timeloop_reference/README.md``).
+REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "timeloop_reference"
 BEGIN, END = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
 
 
 def cases() -> list[Path]:
-    return sorted(REF.glob("v3/cases/*")) + sorted(REF.glob("v4/cases/*"))
+    found = sorted(REF.glob("v3/cases/*")) + sorted(REF.glob("v4/cases/*"))
+    if not found:
+        raise SystemExit(f"no reference cases under {REF}")
+    return found
 
 
 def label(case: Path) -> str:
@@ -143,7 +147,7 @@ def main() -> None:
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python "
         f"{platform.python_version()}, by `benchmarks/fidelity.py`, against "
-        "`shared/timeloop_reference` (Timeloop v3.0.3 + Accelergy 0.3 and Timeloop "
+        "`tests/data/timeloop_reference` (Timeloop v3.0.3 + Accelergy 0.3 and Timeloop "
         "master + Accelergy 0.4).",
         "",
     ]

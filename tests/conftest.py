@@ -58,3 +58,18 @@ def _private_cost_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["OWIN_COSIM_COST_CACHE"] = str(tmp_path_factory.mktemp("cache") / "costs.sqlite")
+
+
+#: Real Timeloop + Accelergy runs, shipped with the tests (see its README.md).
+TIMELOOP_REF = DATA / "timeloop_reference"
+
+
+def timeloop_reference() -> Path:
+    """The reference runs' folder; raises when it is absent.
+
+    Tests call this at import, so a missing folder is a collection error (a failure),
+    never a silent skip or an empty parametrization.
+    """
+    if not (TIMELOOP_REF / "summary.csv").is_file():
+        raise FileNotFoundError(f"{TIMELOOP_REF} is missing: the Timeloop reference data")
+    return TIMELOOP_REF

@@ -19,10 +19,11 @@ from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.accel.spec import ChipSpec, load_chip_spec, parse_chip_spec
 from owin_cosim.errors import ConfigError
 from owin_cosim.workload.graph import Layer, OpKind, conv2d, depthwise2d, eltwise, matmul, pool2d
+from tests.conftest import timeloop_reference
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "accel_specs"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
+REFERENCE = timeloop_reference()
 
 EXPECTED = {  # name: (cores, mesh_x, mesh_y, PEs per core, PE mesh x, y, GLB words)
     "mc4": (4, 2, 2, 256, 16, 16, 131072),
@@ -415,7 +416,6 @@ def reference_chip(design: str) -> ChipSpec:
     return parse_chip_spec(data, root / "inputs" / "arch.yaml")
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="Timeloop reference runs not available")
 def test_calibration_against_timeloop_simple_weight_stationary() -> None:
     chip = reference_chip("simple_weight_stationary")
     assert (chip.core.num_pes, chip.core.global_buffer.size_words) == (256, 65536)

@@ -18,7 +18,7 @@ from owin_cosim.accel.analytic import AnalyticCostModel
 from owin_cosim.accel.cache import CachedCostModel, CostCache
 from owin_cosim.accel.loopnest.backend import LoopNestCostModel
 from owin_cosim.accel.registry import backend_options, make_cost_model
-from owin_cosim.accel.service.estimator import EstimatorError, RemoteCostModel
+from owin_cosim.accel.service.client import EstimatorError, RemoteCostModel
 from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.accel.timeloop.backend import TimeloopCostModel, timeloop_available
 from owin_cosim.accel.timeloop.formats import read_mapping
@@ -27,9 +27,9 @@ from owin_cosim.errors import BackendUnavailableError
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
 from owin_cosim.workload.graph import conv2d, matmul
-from tests.conftest import SPECS, scenario_dict
+from tests.conftest import SPECS, scenario_dict, timeloop_reference
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
+REF = timeloop_reference()
 
 
 def _port() -> int:
@@ -112,7 +112,6 @@ def test_bad_query_gets_an_error_not_a_dead_service(service: str) -> None:
         r.close()
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
 def test_estimate_command_on_a_multicore_spec() -> None:
     prob = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer2" / "prob.yaml"
     res = CliRunner().invoke(
@@ -128,25 +127,23 @@ def test_estimate_command_on_a_multicore_spec() -> None:
 def test_timeloop_missing_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailableError, match="container image"):
         TimeloopCostModel([Path("arch.yaml")])
-    if REF.is_dir():
-        case = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer2"
-        arch = REF / "v3" / "arch" / "simple_weight_stationary" / "inputs" / "arch.yaml"
-        res = CliRunner().invoke(
-            app,
-            [
-                "estimate",
-                "--arch",
-                str(arch),
-                "--problem",
-                str(case / "prob.yaml"),
-                "--backend",
-                "timeloop",
-            ],
-        )
-        assert res.exit_code == 2 and "Timeloop is not installed" in res.output
+    case = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer2"
+    arch = REF / "v3" / "arch" / "simple_weight_stationary" / "inputs" / "arch.yaml"
+    res = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            "--arch",
+            str(arch),
+            "--problem",
+            str(case / "prob.yaml"),
+            "--backend",
+            "timeloop",
+        ],
+    )
+    assert res.exit_code == 2 and "Timeloop is not installed" in res.output
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
 def test_estimate_command_evaluates_a_given_mapping() -> None:
     case = REF / "v3" / "cases" / "eyeriss_like__AlexNet_layer2"
     arch = REF / "v3" / "arch" / "eyeriss_like" / "inputs" / "arch.yaml"
@@ -201,7 +198,6 @@ cp "{stats}" timeloop-mapper.stats.txt
 """
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
 def test_timeloop_backend_wiring_with_a_stand_in_mapper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,7 +237,6 @@ def test_timeloop_backend_wiring_with_a_stand_in_mapper(
     assert isinstance(again, CachedCostModel) and again.calls == 0
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
 def test_estimate_search_writes_a_mapping_that_evaluates_the_same(tmp_path: Path) -> None:
     case = REF / "v3" / "cases" / "simple_weight_stationary__AlexNet_layer3"
     arch = REF / "v3" / "arch" / "simple_weight_stationary" / "inputs" / "arch.yaml"

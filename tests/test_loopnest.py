@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from owin_cosim.accel.loopnest.nest import (
 from owin_cosim.accel.timeloop.formats import ArchComponent
 from owin_cosim.accel.timeloop.formats import MappingDirective as D
 from owin_cosim.errors import ConfigError
+from tests.conftest import timeloop_reference
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
+REF = timeloop_reference()
 
 CYCLES_TOL = 0.05
 ENERGY_TOL = 0.10
@@ -48,10 +48,7 @@ V4_CASES = [
     for layer in ("AlexNet_layer1", "AlexNet_layer2", "AlexNet_layer3", "default_problem")
 ]
 
-needs_ref = pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
 
-
-@needs_ref
 @pytest.mark.parametrize("case", V3_CASES + V4_CASES)
 def test_reference_case(case: str) -> None:
     result, stats = evaluate_case(REF / case)
@@ -61,13 +58,11 @@ def test_reference_case(case: str) -> None:
     assert result.utilization == pytest.approx(stats.utilization, abs=0.01)
 
 
-@needs_ref
 def test_reference_cases_all_listed() -> None:
     found = {str(p.relative_to(REF)) for p in REF.glob("v*/cases/*") if p.is_dir()}
     assert found == set(V3_CASES + V4_CASES)
 
 
-@needs_ref
 @pytest.mark.parametrize(
     "case", ["v3/cases/eyeriss_like__AlexNet_layer2", "v3/cases/simba_like__AlexNet_layer1"]
 )
@@ -90,7 +85,6 @@ def test_reference_per_level_counts(case: str) -> None:
     assert checked > 20
 
 
-@needs_ref
 def test_evaluation_is_fast() -> None:
     from owin_cosim.accel.timeloop.formats import (
         read_architecture,

@@ -12,11 +12,11 @@ import pytest
 from owin_cosim.accel.loopnest.mapper import Constraints, read_constraints, search, search_case
 from owin_cosim.accel.loopnest.nest import ComputeUnit, NestLevel, evaluate, levels_from_arch
 from owin_cosim.accel.timeloop.formats import read_architecture, read_ert
+from tests.conftest import timeloop_reference
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
+REF = timeloop_reference()
 V3 = REF / "v3" / "cases"
-V3_CASES = sorted(p for p in V3.glob("*") if p.is_dir()) if V3.is_dir() else []
-needs_ref = pytest.mark.skipif(not V3_CASES, reason="timeloop_reference not present")
+V3_CASES = sorted(p for p in V3.glob("*") if p.is_dir())
 
 #: Evaluation budget per case in the accuracy test (about 1-2 s per case on one core).
 BUDGET = 600
@@ -45,7 +45,6 @@ def test_synthetic_search_is_deterministic_and_bounded() -> None:
         assert d["tile"] <= 16, ds
 
 
-@needs_ref
 def test_read_constraints_v3_merges_arch_and_mapspace() -> None:
     c = read_constraints(REF / "v3" / "arch" / "eyeriss_like" / "inputs")
     glb = c.get("shared_glb", "temporal")
@@ -56,7 +55,6 @@ def test_read_constraints_v3_merges_arch_and_mapspace() -> None:
     assert dt is not None and dt.bypass == ("Weights",)
 
 
-@needs_ref
 def test_determinism_validity_and_budget() -> None:
     case = V3 / "eyeriss_like__AlexNet_layer3"
     a, row = search_case(case, seed=7, max_evaluations=150)
@@ -89,7 +87,6 @@ def _problem(case: Path) -> dict[str, int]:
     return read_problem(case / "prob.yaml")
 
 
-@needs_ref
 def test_median_errors_vs_timeloop_mapper() -> None:
     cycles_err, energy_err = [], []
     for case in V3_CASES:
@@ -103,7 +100,6 @@ def test_median_errors_vs_timeloop_mapper() -> None:
 
 # ---- v0.4 (Timeloop master) cases ---------------------------------------------------------
 V4 = REF / "v4" / "cases"
-needs_v4 = pytest.mark.skipif(not V4.is_dir(), reason="timeloop_reference v4 not present")
 
 
 def test_spatial_split_is_a_prefix_of_the_permutation() -> None:
@@ -148,7 +144,6 @@ def test_optimization_metrics() -> None:
         search(lv, cu, prob, Constraints(), metrics=("area",))
 
 
-@needs_v4
 def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
     from owin_cosim.accel.loopnest.mapper import _case_inputs
 
@@ -163,7 +158,6 @@ def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
     assert regs.size_words == 1 and regs.block_size == 64
 
 
-@needs_v4
 def test_v4_simba_search_respects_containers() -> None:
     case = V4 / "simba_like__AlexNet_layer1"
     res, row = search_case(case, seed=1, max_evaluations=300)

@@ -17,13 +17,16 @@ from owin_cosim.accel.timeloop.formats import (
     read_problem,
 )
 from owin_cosim.errors import ConfigError
+from tests.conftest import timeloop_reference
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "timeloop_reference"
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="shared/timeloop_reference absent")
+REF = timeloop_reference()
 
 
 def _all(pattern: str) -> list[Path]:
-    return sorted(REF.glob(pattern)) if REF.is_dir() else []
+    found = sorted(REF.glob(pattern))
+    if not found:  # an empty parametrization would skip, not fail
+        raise FileNotFoundError(f"no {pattern} under {REF}")
+    return found
 
 
 @pytest.mark.parametrize(

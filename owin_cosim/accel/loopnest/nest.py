@@ -4,7 +4,7 @@ Given an architecture (storage levels, outermost first, and a compute unit), a C
 problem and a Timeloop mapping, :func:`evaluate` returns the cycles, energy,
 utilization and per-level access counts that Timeloop's legacy nest analysis would
 compute for that mapping. The counting rules below were checked level by level against
-the per-level counters of real ``timeloop-model`` runs (``shared/timeloop_reference``).
+the per-level counters of real ``timeloop-model`` runs (``tests/data/timeloop_reference``).
 
 **The loop nest.** The mapping gives, for every storage level, a block of temporal
 loops (the ``permutation`` string lists them innermost first) and a block of spatial
