@@ -18,7 +18,7 @@ from pathlib import Path
 from owin_cosim.network.base import ChunkTx, NetworkBackend, UplinkDevice
 from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
 from owin_cosim.network.ns3.config import Ns3Config
-from owin_cosim.network.ofdm.model import OfdmConfig, OfdmUplink, PathLossConfig
+from owin_cosim.network.ofdm import OfdmConfig, OfdmUplink, PathLossConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "calibration.md"
 BEGIN, END = "<!-- calibration:begin -->", "<!-- calibration:end -->"

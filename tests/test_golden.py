@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from owin_cosim.network.ofdm.model import dbm_to_w
+from owin_cosim.network.ofdm import dbm_to_w
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from owin_cosim.network.base import ChunkTx, UplinkDevice
-from owin_cosim.network.ofdm.model import OfdmChannel, OfdmConfig, OfdmUplink
+from owin_cosim.network.ofdm import OfdmChannel, OfdmConfig, OfdmUplink
 
 
 def _devs() -> list[UplinkDevice]:

@@ -35,7 +35,7 @@ from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.network.base import NetworkBackend
 from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
 from owin_cosim.network.ns3.environment import INSTALL_HINT, ns3_installed
-from owin_cosim.network.ofdm.model import OfdmChannel, OfdmUplink
+from owin_cosim.network.ofdm import OfdmChannel, OfdmUplink
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario.model_file import load_model_file
 from owin_cosim.scenario.schema import Scenario, load_scenario, validation_to_config_error

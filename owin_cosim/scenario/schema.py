@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from owin_cosim.errors import ConfigError
 from owin_cosim.network.ns3.config import Ns3Config
-from owin_cosim.network.ofdm.model import OfdmConfig
+from owin_cosim.network.ofdm.config import OfdmConfig
 
 __all__ = [
     "AcceleratorSection",
