@@ -1,4 +1,4 @@
-"""Chrome/Perfetto trace of a run: a track per device (uplink) and per core.
+"""Chrome/Perfetto trace of a run: tracks per device (uplink) and a track per core.
 
 Open ``trace.json`` in https://ui.perfetto.dev or ``chrome://tracing``. Times are in
 microseconds (``ts``, ``dur``), complete events (``ph: "X"``).
@@ -6,20 +6,93 @@ microseconds (``ts``, ``dur``), complete events (``ph: "X"``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from owin_cosim.results.records import RunResult
+from owin_cosim.results.records import ChunkRecord, RunResult
 
-__all__ = ["chrome_trace"]
+__all__ = ["chrome_trace", "lanes"]
 
 _RADIO_PID, _CORES_PID = 1, 2
 
 
+def lanes(spans: Sequence[tuple[float, float]]) -> list[int]:
+    """Partition intervals into lanes whose intervals do not overlap.
+
+    Greedy interval partitioning: in order of start (ties: the shorter, then the earlier
+    in ``spans``, first), each interval takes the lowest lane free by its start. This
+    uses as many lanes as the deepest overlap, and the same input always gives the same
+    lanes.
+
+    Parameters
+    ----------
+    spans : sequence of (start, end)
+        Intervals with ``start <= end``; touching intervals (one's end is the next's
+        start) share a lane.
+
+    Returns
+    -------
+    list of int
+        The lane of each interval, from 0.
+
+    Examples
+    --------
+    >>> lanes([(0, 4), (3, 7), (4, 8), (7, 9)])
+    [0, 1, 0, 1]
+    """
+    lane_of = [0] * len(spans)
+    free_at: list[float] = []  # per lane: the end of its last interval
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], i)):
+        start, end = spans[i]
+        k = next((k for k, t in enumerate(free_at) if t <= start), len(free_at))
+        if k == len(free_at):
+            free_at.append(end)
+        else:
+            free_at[k] = end
+        lane_of[i] = k
+    return lane_of
+
+
+def _chunk_no(pair: tuple[ChunkRecord, dict[str, Any]]) -> int:
+    return pair[0].chunk
+
+
+def _span_us(start_s: float, end_s: float) -> tuple[float, float]:
+    """``ts`` and ``dur`` in microseconds for an interval in seconds.
+
+    On whole nanoseconds, which is how Perfetto reads them back (``llround(ts * 1000)``),
+    with ``dur`` a hair short if needed so that ``ts + dur`` in floating point never
+    passes the end: a slice that ends where the next one starts must not overlap it.
+    """
+    ts_ns, end_ns = round(start_s * 1e9), round(end_s * 1e9)
+    ts, end, dur = ts_ns / 1e3, end_ns / 1e3, (end_ns - ts_ns) / 1e3
+    while ts + dur > end:
+        dur = math.nextafter(dur, 0.0)
+    return ts, dur
+
+
 def chrome_trace(result: RunResult) -> dict[str, Any]:
-    """The trace as a JSON-ready dict with ``traceEvents``."""
+    """The trace of ``result`` as a JSON-ready dict with ``traceEvents``.
+
+    Parameters
+    ----------
+    result : RunResult
+        The run to trace.
+
+    Returns
+    -------
+    dict
+        ``traceEvents`` (metadata, chunk and layer slices, RB counters),
+        ``displayTimeUnit`` and ``metadata``. A device's chunks can overlap on the air;
+        the format wants the slices of one track nested or disjoint, so overlapping
+        chunks go on extra tracks of the device ("camera (image) #2", ...).
+
+    See Also
+    --------
+    lanes : the track of each chunk within its device.
+    """
     events: list[dict[str, Any]] = []
-    devices = list(result.devices)
-    tid = {d: i for i, d in enumerate(devices)}
 
     def meta(pid: int, name: str, t: int | None = None) -> None:
         what = "process_name" if t is None else "thread_name"
@@ -27,23 +100,36 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
 
     meta(_RADIO_PID, "uplink")
     meta(_CORES_PID, f"accelerator {result.accelerator}")
-    for d in devices:
-        meta(_RADIO_PID, f"{d} ({result.devices[d]['modality']})", tid[d])
-    for c in range(result.num_cores):
-        meta(_CORES_PID, f"core {c}", c)
+    chunk_events: list[dict[str, Any]] = []
     for ch in result.chunks:
-        events.append(
+        ts, dur = _span_us(ch.first_byte_s, ch.last_byte_s)
+        chunk_events.append(
             {
                 "ph": "X",
                 "pid": _RADIO_PID,
-                "tid": tid[ch.device],
                 "cat": "chunk",
                 "name": f"{ch.device}#{ch.chunk}",
-                "ts": ch.first_byte_s * 1e6,
-                "dur": (ch.last_byte_s - ch.first_byte_s) * 1e6,
+                "ts": ts,
+                "dur": dur,
                 "args": {"bytes": ch.nbytes, "submit_s": ch.submit_s},
             }
         )
+    # by chunk number, so that the lanes do not depend on the order of the records
+    numbered = sorted(zip(result.chunks, chunk_events, strict=True), key=_chunk_no)
+    tid = 0
+    for d in result.devices:  # a device's tracks side by side, in the scenario's order
+        mine = [e for ch, e in numbered if ch.device == d]
+        lane = lanes([(e["ts"], e["ts"] + e["dur"]) for e in mine])
+        for e, k in zip(mine, lane, strict=True):
+            e["tid"] = tid + k
+        name = f"{d} ({result.devices[d]['modality']})"
+        num_lanes = max(lane, default=0) + 1
+        for k in range(num_lanes):
+            meta(_RADIO_PID, name if k == 0 else f"{name} #{k + 1}", tid + k)
+        tid += num_lanes
+    for c in range(result.num_cores):
+        meta(_CORES_PID, f"core {c}", c)
+    events += chunk_events
     for r in result.radio:
         events.append(
             {
@@ -64,6 +150,7 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
             }
         )
     for rec in result.layers:
+        ts, dur = _span_us(rec.start_s, rec.end_s)
         events.append(
             {
                 "ph": "X",
@@ -71,8 +158,8 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
                 "tid": rec.core,
                 "cat": rec.group,
                 "name": rec.layer,
-                "ts": rec.start_s * 1e6,
-                "dur": (rec.end_s - rec.start_s) * 1e6,
+                "ts": ts,
+                "dur": dur,
                 "args": {
                     "cycles": rec.cycles,
                     "energy_pJ": rec.energy_pJ,
