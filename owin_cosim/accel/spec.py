@@ -19,7 +19,8 @@ A spec file (see ``accel_specs/README.md``) has three top-level blocks:
 structure, energies) and raises :class:`~owin_cosim.errors.ConfigError` naming the
 dotted key path of the first offending key. The result is a frozen :class:`ChipSpec`
 whose storage levels are expressed per word: sizes in words, bandwidths in words per
-cycle, energies in pJ per word access.
+cycle, energies in pJ per word access (see :mod:`owin_cosim.accel.chip`, whose classes
+this module re-exports). The file's schema is in :mod:`owin_cosim.accel.spec_schema`.
 
 Examples
 --------
@@ -35,16 +36,26 @@ Examples
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from owin_cosim.accel.chip import ChipSpec, CoreSpec, NocSpec, StorageLevel
+from owin_cosim.accel.spec_schema import (
+    BUFFER_CLASSES,
+    COMPUTE_CLASSES,
+    DRAM_CLASSES,
+    _Architecture,
+    _BufferAttrs,
+    _ChipBlock,
+    _EnergyEntry,
+    _SpecFile,
+    to_config_error,
+)
+from owin_cosim.accel.spec_tree import Part, read_core_tree
 from owin_cosim.errors import ConfigError
 
 __all__ = [
@@ -58,352 +69,6 @@ __all__ = [
     "load_chip_spec",
     "parse_chip_spec",
 ]
-
-#: Component classes accepted for the off-chip memory (``system`` level).
-DRAM_CLASSES = frozenset({"DRAM"})
-#: Component classes accepted for the global buffer and the per-PE scratchpad.
-BUFFER_CLASSES = frozenset({"SRAM", "smartbuffer_SRAM", "regfile", "smartbuffer_RF"})
-#: Component classes accepted for the PE's compute unit.
-COMPUTE_CLASSES = frozenset({"intmac", "fpmac"})
-
-_PE_RANGE = re.compile(r"^(?P<base>[A-Za-z_][\w-]*)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
-
-
-# ---- the validated, per-word result --------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class StorageLevel:
-    """One storage level of a core, per word.
-
-    Attributes
-    ----------
-    name : str
-        Component name in the spec (``DRAM``, ``glb``, ``pe_spad``...).
-    size_words : int or None
-        Capacity of one instance in words (None for DRAM: unbounded).
-    instances : int
-        Copies in one core (1 for DRAM and the global buffer, one per PE for the
-        scratchpad).
-    read_bw_words_per_cycle, write_bw_words_per_cycle : float
-        Bandwidth of one instance (``math.inf`` when the spec sets none). For DRAM: the
-        core's static share of the chip's DRAM bandwidth, shared by reads and writes.
-    read_energy_pJ, write_energy_pJ : float
-        Energy per word read or written (the action energy over the block size).
-    component_class : str
-        Timeloop/Accelergy class (``DRAM``, ``smartbuffer_SRAM``, ...).
-    key : str
-        Dotted key path of the component in the spec file (for error messages).
-    """
-
-    name: str
-    size_words: int | None
-    instances: int
-    read_bw_words_per_cycle: float
-    write_bw_words_per_cycle: float
-    read_energy_pJ: float
-    write_energy_pJ: float
-    component_class: str = ""
-    key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CoreSpec:
-    """One core: storage levels from outermost (DRAM) to innermost, and the PE mesh.
-
-    ``levels`` is always ``(DRAM, global buffer, PE scratchpad)``.
-    """
-
-    levels: tuple[StorageLevel, ...]
-    pe_mesh_x: int
-    pe_mesh_y: int
-    mac_energy_pJ: float
-    mac_name: str = "mac"
-
-    @property
-    def num_pes(self) -> int:
-        """PEs (MAC units) in the core."""
-        return self.pe_mesh_x * self.pe_mesh_y
-
-    @property
-    def peak_macs_per_cycle(self) -> int:
-        """Peak MACs per cycle of the core (one per PE)."""
-        return self.num_pes
-
-    @property
-    def dram(self) -> StorageLevel:
-        """The off-chip level (outermost)."""
-        return self.levels[0]
-
-    @property
-    def global_buffer(self) -> StorageLevel:
-        """The core's shared on-chip buffer."""
-        return self.levels[1]
-
-    @property
-    def pe_buffer(self) -> StorageLevel:
-        """The per-PE scratchpad (innermost level)."""
-        return self.levels[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class NocSpec:
-    """The 2-D mesh between cores (XY routing)."""
-
-    topology: str
-    mesh_x: int
-    mesh_y: int
-    link_bandwidth_bytes_per_cycle: float
-    hop_latency_cycles: float
-    energy_pJ_per_byte_hop: float
-
-
-@dataclass(frozen=True)
-class ChipSpec:
-    """A validated multi-core accelerator spec.
-
-    Cores are numbered row-major on the ``mesh_x x mesh_y`` mesh: core ``k`` sits at
-    ``(k % mesh_x, k // mesh_x)``.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from owin_cosim.accel import spec as accel_spec
-    >>> d = Path(accel_spec.__file__).parents[2] / "accel_specs"
-    >>> chip = load_chip_spec(d / "mc16.yaml")
-    >>> chip.core_xy(6), chip.hops(0, 15), int(chip.hop_matrix().max())
-    ((2, 1), 6, 6)
-    >>> round(chip.noc_transfer_s(64, 0, 1) * 1e9, 3)   # 64 B / 32 B/cycle + 1 hop x 2
-    4.0
-    """
-
-    name: str
-    path: Path | None
-    num_cores: int
-    clock_hz: float
-    word_bits: int
-    core: CoreSpec
-    noc: NocSpec
-    #: Total DRAM bandwidth of the chip (bytes/s), split equally between the cores.
-    dram_bandwidth_Bps: float
-    dram_energy_pJ_per_byte: float
-    _hops: np.ndarray = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        if self.num_cores != self.noc.mesh_x * self.noc.mesh_y:
-            raise ValueError("num_cores must equal noc.mesh_x * noc.mesh_y")
-        idx = np.arange(self.num_cores)
-        x, y = idx % self.noc.mesh_x, idx // self.noc.mesh_x
-        hops = np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :])
-        hops = hops.astype(np.int64)
-        hops.setflags(write=False)
-        object.__setattr__(self, "_hops", hops)
-
-    # ---- sizes ---------------------------------------------------------------------
-    @property
-    def word_bytes(self) -> int:
-        """Bytes per word (``word_bits / 8``)."""
-        return self.word_bits // 8
-
-    @property
-    def mesh_x(self) -> int:
-        """Cores along X of the chip mesh."""
-        return self.noc.mesh_x
-
-    @property
-    def mesh_y(self) -> int:
-        """Cores along Y of the chip mesh."""
-        return self.noc.mesh_y
-
-    @property
-    def dram_bandwidth_per_core_Bps(self) -> float:
-        """Each core's static, equal share of the DRAM bandwidth (bytes/s)."""
-        return self.dram_bandwidth_Bps / self.num_cores
-
-    @property
-    def link_bytes_per_s(self) -> float:
-        """NoC link bandwidth in bytes/s."""
-        return self.noc.link_bandwidth_bytes_per_cycle * self.clock_hz
-
-    @property
-    def hop_latency_s(self) -> float:
-        """NoC per-hop latency in seconds."""
-        return self.noc.hop_latency_cycles / self.clock_hz
-
-    # ---- the mesh ------------------------------------------------------------------
-    def _check_core(self, core: int) -> None:
-        if not 0 <= core < self.num_cores:
-            raise ValueError(f"core {core} out of range 0..{self.num_cores - 1}")
-
-    def core_xy(self, core: int) -> tuple[int, int]:
-        """Mesh coordinates ``(x, y)`` of ``core`` (row-major numbering)."""
-        self._check_core(core)
-        return core % self.noc.mesh_x, core // self.noc.mesh_x
-
-    def hops(self, a: int, b: int) -> int:
-        """Hops between cores ``a`` and ``b`` under XY routing (Manhattan distance)."""
-        self._check_core(a)
-        self._check_core(b)
-        return int(self._hops[a, b])
-
-    def hop_matrix(self) -> np.ndarray:
-        """Hops between every pair of cores: a read-only ``(cores, cores)`` int array."""
-        return self._hops
-
-    def noc_transfer_s(self, nbytes: float, src: int, dst: int) -> float:
-        """Seconds to move ``nbytes`` from core ``src`` to ``dst`` (0 when equal).
-
-        Serialisation on one link plus the per-hop latency:
-        ``(nbytes / link_bandwidth + hops * hop_latency) / clock_hz``.
-        """
-        h = self.hops(src, dst)
-        if h == 0:
-            return 0.0
-        cycles = nbytes / self.noc.link_bandwidth_bytes_per_cycle + h * self.noc.hop_latency_cycles
-        return cycles / self.clock_hz
-
-    def noc_energy_pJ(self, nbytes: float, src: int, dst: int) -> float:
-        """Energy (pJ) of moving ``nbytes`` from ``src`` to ``dst``: bytes x hops x e."""
-        return nbytes * self.hops(src, dst) * self.noc.energy_pJ_per_byte_hop
-
-
-# ---- the file schema (pydantic, strict, no unknown keys) -----------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class _NocBlock(_Strict):
-    topology: Literal["mesh2d"] = "mesh2d"
-    mesh_x: int = Field(ge=1)
-    mesh_y: int = Field(ge=1)
-    link_bandwidth_bytes_per_cycle: float = Field(gt=0)
-    hop_latency_cycles: float = Field(ge=0)
-    energy_pJ_per_byte_hop: float = Field(ge=0)
-
-
-class _DramBlock(_Strict):
-    bandwidth_GBps: float = Field(gt=0)
-    energy_pJ_per_byte: float | None = Field(default=None, ge=0)
-
-
-class _ChipBlock(_Strict):
-    name: str = Field(min_length=1)
-    cores: int = Field(ge=1)
-    clock_hz: float = Field(gt=0)
-    word_bits: Literal[8, 16]
-    noc: _NocBlock
-    dram: _DramBlock
-
-
-class _NodeAttributes(_Strict):
-    technology: str | None = None
-
-
-class _Component(_Strict):
-    name: str = Field(min_length=1)
-    class_: str = Field(alias="class", min_length=1)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-
-class _Node(_Strict):
-    name: str = Field(min_length=1)
-    attributes: _NodeAttributes = Field(default_factory=_NodeAttributes)
-    local: list[_Component] = Field(default_factory=list)
-    subtree: list[_Node] = Field(default_factory=list)
-
-
-class _Architecture(_Strict):
-    version: float | str
-    subtree: list[_Node]
-
-
-class _EnergyEntry(_Strict):
-    read: float | None = Field(default=None, ge=0)
-    write: float | None = Field(default=None, ge=0)
-    mac: float | None = Field(default=None, ge=0)
-
-
-class _SpecFile(_Strict):
-    description: str = ""
-    chip: _ChipBlock
-    architecture: _Architecture
-    energy_pJ: dict[str, _EnergyEntry]
-
-
-class _DramAttrs(_Strict):
-    type: str = "DRAM"
-    technology: str | None = None
-    width: int = Field(gt=0)
-    word_bits: int = Field(alias="word-bits", gt=0)
-    block_size: int | None = Field(default=None, alias="block-size", gt=0)
-
-
-class _BufferAttrs(_Strict):
-    technology: str | None = None
-    memory_depth: int = Field(gt=0)
-    memory_width: int = Field(gt=0)
-    word_bits: int = Field(alias="word-bits", gt=0)
-    block_size: int | None = Field(default=None, alias="block-size", gt=0)
-    read_bandwidth: float | None = Field(default=None, gt=0)
-    write_bandwidth: float | None = Field(default=None, gt=0)
-    n_banks: int = Field(default=1, gt=0)
-    n_rdwr_ports: int | None = Field(default=None, gt=0)
-    meshX: int | None = Field(default=None, gt=0)
-
-
-class _MacAttrs(_Strict):
-    technology: str | None = None
-    datawidth: int = Field(gt=0)
-    meshX: int | None = Field(default=None, gt=0)
-
-
-# ---- error reporting -----------------------------------------------------------------
-def _join(prefix: str, loc: tuple[int | str, ...]) -> str:
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out = f"{out}.{part}" if out else str(part)
-    return out
-
-
-def _config_error(err: ValidationError, path: Path | None, prefix: str = "") -> ConfigError:
-    """The first error of a pydantic ValidationError as a ConfigError with its key path."""
-    errors = err.errors()
-    first = errors[0]
-    key = _join(prefix, tuple(first["loc"]))
-    kind = first["type"]
-    value = first.get("input")
-    if kind == "missing":
-        message = "missing required key"
-    elif kind == "extra_forbidden":
-        message = "unknown key"
-    else:
-        text = str(first["msg"]).removeprefix("Input should be ")
-        if text.startswith(("greater", "less")):
-            text = "a value " + text
-        message = f"expected {text}, got {value!r}"
-        if isinstance(value, str):
-            try:
-                float(value)
-            except ValueError:
-                pass
-            else:
-                message += (
-                    " (a quoted or unsigned-exponent number such as 1.0e9 is text "
-                    "in YAML: write 1.0e+9)"
-                )
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more error(s))"
-    return ConfigError(path, key, message)
-
-
-def _validate_attrs(
-    model: type[_Strict], attrs: Mapping[str, Any], path: Path | None, key: str
-) -> Any:
-    try:
-        return model.model_validate(dict(attrs))
-    except ValidationError as e:
-        raise _config_error(e, path, f"{key}.attributes") from None
 
 
 # ---- loading -------------------------------------------------------------------------
@@ -451,273 +116,56 @@ def parse_chip_spec(data: Any, path: str | Path | None = None) -> ChipSpec:
     try:
         spec = _SpecFile.model_validate(dict(data))
     except ValidationError as e:
-        raise _config_error(e, p) from None
+        raise to_config_error(e, p) from None
     return _build(spec, p)
 
 
+# ---- from the validated file to the per-word ChipSpec ---------------------------------
 def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
-    chip = spec.chip
-    noc = chip.noc
-    if chip.cores != noc.mesh_x * noc.mesh_y:
-        raise ConfigError(
-            path,
-            "chip.noc.mesh_x",
-            f"expected mesh_x * mesh_y == chip.cores ({chip.cores}), got "
-            f"{noc.mesh_x} x {noc.mesh_y} = {noc.mesh_x * noc.mesh_y}",
-        )
-    arch = spec.architecture
-    if str(arch.version) != "0.3":
-        raise ConfigError(
-            path,
-            "architecture.version",
-            f"expected 0.3 (Timeloop v0.3 format), got {arch.version!r}",
-        )
+    """Check the structure and energies of a validated file; convert it to per-word units.
 
-    # Every component class must be known, every name unique.
-    names: dict[str, str] = {}
+    The checks run in file order (chip, then system -> core -> PE, then energies), so the
+    first offending key is the one reported.
+    """
+    chip, arch = spec.chip, spec.architecture
+    _check_chip(chip, arch, path)
+    tree = read_core_tree(arch, chip.word_bits, path)
+    dram, glb, spad, mac = tree.dram, tree.global_buffer, tree.pe_buffer, tree.mac
+    num_pes = tree.num_pes
 
-    def visit(node: _Node, key: str) -> None:
-        for i, comp in enumerate(node.local):
-            ckey = f"{key}.local[{i}]"
-            known = DRAM_CLASSES | BUFFER_CLASSES | COMPUTE_CLASSES
-            if comp.class_ not in known:
-                raise ConfigError(
-                    path,
-                    f"{ckey}.class",
-                    f"unknown component class {comp.class_!r}; expected one of "
-                    f"{', '.join(sorted(known))}",
-                )
-            if comp.name in names:
-                raise ConfigError(
-                    path,
-                    f"{ckey}.name",
-                    f"duplicate component name {comp.name!r} (also at {names[comp.name]})",
-                )
-            names[comp.name] = ckey
-        for j, child in enumerate(node.subtree):
-            visit(child, f"{key}.subtree[{j}]")
-
-    for j, node in enumerate(arch.subtree):
-        visit(node, f"architecture.subtree[{j}]")
-
-    # system -> DRAM
-    if len(arch.subtree) != 1:
-        raise ConfigError(
-            path,
-            "architecture.subtree",
-            f"expected exactly one top-level node (the system holding the DRAM), "
-            f"got {len(arch.subtree)}",
-        )
-    system, skey = arch.subtree[0], "architecture.subtree[0]"
-    dram_comp = _only(system, skey, DRAM_CLASSES, "one DRAM component", path)
-    dram_key = f"{skey}.local[0]"
-    dram_attrs: _DramAttrs = _validate_attrs(_DramAttrs, dram_comp.attributes, path, dram_key)
-    _check_word_bits(dram_attrs.word_bits, chip.word_bits, path, dram_key)
-    dram_block = _block_words(
-        dram_attrs.width, dram_attrs.block_size, chip.word_bits, path, dram_key, "width"
-    )
-
-    # core -> global buffer
-    if len(system.subtree) != 1:
-        raise ConfigError(
-            path,
-            f"{skey}.subtree",
-            f"expected exactly one node (the core), got {len(system.subtree)}",
-        )
-    core, ckey = system.subtree[0], f"{skey}.subtree[0]"
-    if _PE_RANGE.match(core.name):
-        raise ConfigError(
-            path,
-            f"{ckey}.name",
-            "the architecture describes ONE core: set chip.cores instead of an "
-            f"instance range, got {core.name!r}",
-        )
-    glb_comp = _only(core, ckey, BUFFER_CLASSES, "one global-buffer component", path)
-    glb_key = f"{ckey}.local[0]"
-    glb_attrs: _BufferAttrs = _validate_attrs(_BufferAttrs, glb_comp.attributes, path, glb_key)
-    if glb_attrs.meshX is not None:
-        raise ConfigError(
-            path, f"{glb_key}.attributes.meshX", "meshX applies to PE-level components only"
-        )
-    _check_word_bits(glb_attrs.word_bits, chip.word_bits, path, glb_key)
-    glb_block = _block_words(
-        glb_attrs.memory_width, glb_attrs.block_size, chip.word_bits, path, glb_key, "memory_width"
-    )
-
-    # PE[lo..hi] -> scratchpad + MAC
-    if len(core.subtree) != 1:
-        raise ConfigError(
-            path,
-            f"{ckey}.subtree",
-            f"expected exactly one node (the PE array, e.g. PE[0..255]), got {len(core.subtree)}",
-        )
-    pe, pkey = core.subtree[0], f"{ckey}.subtree[0]"
-    match = _PE_RANGE.match(pe.name)
-    if match is None and "[" in pe.name:
-        raise ConfigError(
-            path,
-            f"{pkey}.name",
-            f"expected an instance range NAME[lo..hi] such as PE[0..255], got {pe.name!r}",
-        )
-    if match is None:
-        num_pes = 1
-    else:
-        lo, hi = int(match["lo"]), int(match["hi"])
-        if hi < lo:
-            raise ConfigError(
-                path,
-                f"{pkey}.name",
-                f"expected an instance range NAME[lo..hi] with lo <= hi, got {pe.name!r}",
-            )
-        num_pes = hi - lo + 1
-    if pe.subtree:
-        raise ConfigError(path, f"{pkey}.subtree", "expected no further levels below the PE")
-    storages = [(i, c) for i, c in enumerate(pe.local) if c.class_ in BUFFER_CLASSES]
-    computes = [(i, c) for i, c in enumerate(pe.local) if c.class_ in COMPUTE_CLASSES]
-    for i, c in enumerate(pe.local):
-        if c.class_ in DRAM_CLASSES:
-            raise ConfigError(path, f"{pkey}.local[{i}].class", "DRAM belongs to the system level")
-    if len(storages) != 1 or len(computes) != 1:
-        raise ConfigError(
-            path,
-            f"{pkey}.local",
-            "expected exactly one scratchpad ("
-            + ", ".join(sorted(BUFFER_CLASSES))
-            + ") and one compute unit ("
-            + ", ".join(sorted(COMPUTE_CLASSES))
-            + f"), got {len(storages)} and {len(computes)}",
-        )
-    (si, spad_comp), (mi, mac_comp) = storages[0], computes[0]
-    spad_key, mac_key = f"{pkey}.local[{si}]", f"{pkey}.local[{mi}]"
-    spad_attrs: _BufferAttrs = _validate_attrs(_BufferAttrs, spad_comp.attributes, path, spad_key)
-    _check_word_bits(spad_attrs.word_bits, chip.word_bits, path, spad_key)
-    spad_block = _block_words(
-        spad_attrs.memory_width,
-        spad_attrs.block_size,
-        chip.word_bits,
-        path,
-        spad_key,
-        "memory_width",
-    )
-    mac_attrs: _MacAttrs = _validate_attrs(_MacAttrs, mac_comp.attributes, path, mac_key)
-    if mac_attrs.datawidth != chip.word_bits:
-        raise ConfigError(
-            path,
-            f"{mac_key}.attributes.datawidth",
-            f"expected chip.word_bits ({chip.word_bits}), got {mac_attrs.datawidth}",
-        )
-
-    mesh_x = num_pes
-    mesh_key = ""
-    for k, attrs in ((spad_key, spad_attrs), (mac_key, mac_attrs)):
-        if attrs.meshX is None:
-            continue
-        if mesh_key and attrs.meshX != mesh_x:
-            raise ConfigError(
-                path,
-                f"{k}.attributes.meshX",
-                f"expected the same meshX as {mesh_key} ({mesh_x}), got {attrs.meshX}",
-            )
-        mesh_x, mesh_key = attrs.meshX, f"{k}.attributes.meshX"
-    if num_pes % mesh_x:
-        raise ConfigError(
-            path,
-            mesh_key or f"{pkey}.name",
-            f"expected a divisor of the PE count {num_pes}, got {mesh_x}",
-        )
-
-    # energies
     energies = spec.energy_pJ
-    for ename in energies:
-        if ename not in names:
-            raise ConfigError(
-                path,
-                f"energy_pJ.{ename}",
-                f"no component named {ename!r} in the architecture (components: "
-                f"{', '.join(names)})",
-            )
-    wbytes = chip.word_bits // 8
-    dram_entry = energies.get(dram_comp.name)
-    if dram_entry is None and chip.dram.energy_pJ_per_byte is None:
-        raise ConfigError(
-            path,
-            f"energy_pJ.{dram_comp.name}",
-            "missing energies: give {read, write} in pJ per DRAM access here or "
-            "chip.dram.energy_pJ_per_byte",
-        )
-    if dram_entry is not None:
-        d_read, d_write = _storage_energy(dram_entry, dram_comp.name, path)
-        d_read, d_write = d_read / dram_block, d_write / dram_block
-        per_byte = chip.dram.energy_pJ_per_byte
-        if per_byte is not None and not math.isclose(d_read / wbytes, per_byte, rel_tol=1e-6):
-            raise ConfigError(
-                path,
-                "chip.dram.energy_pJ_per_byte",
-                f"expected {d_read / wbytes:g} (energy_pJ.{dram_comp.name}.read "
-                f"per byte), got {per_byte:g}",
-            )
-    else:
-        assert chip.dram.energy_pJ_per_byte is not None
-        d_read = d_write = chip.dram.energy_pJ_per_byte * wbytes
-    dram_pJ_per_byte = (
-        chip.dram.energy_pJ_per_byte
-        if chip.dram.energy_pJ_per_byte is not None
-        else d_read / wbytes
-    )
-    g_read, g_write = _storage_energy(energies.get(glb_comp.name), glb_comp.name, path)
-    s_read, s_write = _storage_energy(energies.get(spad_comp.name), spad_comp.name, path)
-    mac_entry = energies.get(mac_comp.name)
-    if mac_entry is None:
-        raise ConfigError(
-            path, f"energy_pJ.{mac_comp.name}", "missing energies: expected {mac: pJ per MAC}"
-        )
-    if mac_entry.read is not None or mac_entry.write is not None:
-        raise ConfigError(
-            path,
-            f"energy_pJ.{mac_comp.name}.{'read' if mac_entry.read is not None else 'write'}",
-            "a compute unit has the action mac only",
-        )
-    if mac_entry.mac is None:
-        raise ConfigError(path, f"energy_pJ.{mac_comp.name}.mac", "missing required key")
+    _check_energy_names(energies, tree.names, path)
+    d_read, d_write, dram_pJ_per_byte = _dram_energies(chip, energies, dram, path)
+    g_read, g_write = _storage_energy(energies.get(glb.comp.name), glb.comp.name, path)
+    s_read, s_write = _storage_energy(energies.get(spad.comp.name), spad.comp.name, path)
+    mac_pJ = _mac_energy(energies.get(mac.comp.name), mac.comp.name, path)
 
+    wbytes = chip.word_bits // 8
     per_core_dram_bps = chip.dram.bandwidth_GBps * 1e9 / chip.cores
     dram_wpc = per_core_dram_bps / chip.clock_hz / wbytes
-    inf = math.inf
     levels = (
         StorageLevel(
-            dram_comp.name, None, 1, dram_wpc, dram_wpc, d_read, d_write, dram_comp.class_, dram_key
-        ),
-        StorageLevel(
-            glb_comp.name,
-            glb_attrs.memory_depth * glb_attrs.memory_width // chip.word_bits,
+            dram.comp.name,
+            None,
             1,
-            glb_attrs.read_bandwidth or inf,
-            glb_attrs.write_bandwidth or inf,
-            g_read / glb_block,
-            g_write / glb_block,
-            glb_comp.class_,
-            glb_key,
+            dram_wpc,
+            dram_wpc,
+            d_read,
+            d_write,
+            dram.comp.class_,
+            dram.key,
         ),
-        StorageLevel(
-            spad_comp.name,
-            spad_attrs.memory_depth * spad_attrs.memory_width // chip.word_bits,
-            num_pes,
-            spad_attrs.read_bandwidth or inf,
-            spad_attrs.write_bandwidth or inf,
-            s_read / spad_block,
-            s_write / spad_block,
-            spad_comp.class_,
-            spad_key,
-        ),
+        _buffer_level(glb, 1, chip.word_bits, g_read, g_write),
+        _buffer_level(spad, num_pes, chip.word_bits, s_read, s_write),
     )
-    core_spec = CoreSpec(levels, mesh_x, num_pes // mesh_x, float(mac_entry.mac), mac_comp.name)
+    noc = chip.noc
     return ChipSpec(
         name=chip.name,
         path=path,
         num_cores=chip.cores,
         clock_hz=chip.clock_hz,
         word_bits=chip.word_bits,
-        core=core_spec,
+        core=CoreSpec(levels, tree.pe_mesh_x, num_pes // tree.pe_mesh_x, mac_pJ, mac.comp.name),
         noc=NocSpec(
             noc.topology,
             noc.mesh_x,
@@ -731,54 +179,99 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
     )
 
 
-def _only(
-    node: _Node, key: str, classes: frozenset[str], what: str, path: Path | None
-) -> _Component:
-    """The single component of ``node``, which must have a class in ``classes``."""
-    if len(node.local) != 1:
+def _check_chip(chip: _ChipBlock, arch: _Architecture, path: Path | None) -> None:
+    """The chip block agrees with itself; the architecture is in Timeloop's v0.3 format."""
+    noc = chip.noc
+    if chip.cores != noc.mesh_x * noc.mesh_y:
         raise ConfigError(
             path,
-            f"{key}.local",
-            f"expected exactly {what} ({', '.join(sorted(classes))}), got "
-            f"{len(node.local)} components",
+            "chip.noc.mesh_x",
+            f"expected mesh_x * mesh_y == chip.cores ({chip.cores}), got "
+            f"{noc.mesh_x} x {noc.mesh_y} = {noc.mesh_x * noc.mesh_y}",
         )
-    comp = node.local[0]
-    if comp.class_ not in classes:
+    if str(arch.version) != "0.3":
         raise ConfigError(
             path,
-            f"{key}.local[0].class",
-            f"expected {what} ({', '.join(sorted(classes))}) at this level, got {comp.class_!r}",
-        )
-    return comp
-
-
-def _check_word_bits(bits: int, chip_bits: int, path: Path | None, key: str) -> None:
-    if bits != chip_bits:
-        raise ConfigError(
-            path,
-            f"{key}.attributes.word-bits",
-            f"expected chip.word_bits ({chip_bits}), got {bits}",
+            "architecture.version",
+            f"expected 0.3 (Timeloop v0.3 format), got {arch.version!r}",
         )
 
 
-def _block_words(
-    width: int, block: int | None, bits: int, path: Path | None, key: str, width_name: str
-) -> int:
-    """Words moved by one access: ``width / word-bits`` (``block-size`` must agree)."""
-    if width % bits:
+def _check_energy_names(
+    energies: Mapping[str, _EnergyEntry], names: Mapping[str, str], path: Path | None
+) -> None:
+    for ename in energies:
+        if ename not in names:
+            raise ConfigError(
+                path,
+                f"energy_pJ.{ename}",
+                f"no component named {ename!r} in the architecture (components: "
+                f"{', '.join(names)})",
+            )
+
+
+def _dram_energies(
+    chip: _ChipBlock, energies: Mapping[str, _EnergyEntry], dram: Part, path: Path | None
+) -> tuple[float, float, float]:
+    """DRAM read and write energy per word, and per byte, from ``energy_pJ`` or
+    ``chip.dram.energy_pJ_per_byte`` (which must agree when both are given)."""
+    wbytes = chip.word_bits // 8
+    name = dram.comp.name
+    entry = energies.get(name)
+    per_byte = chip.dram.energy_pJ_per_byte
+    if entry is None and per_byte is None:
         raise ConfigError(
             path,
-            f"{key}.attributes.{width_name}",
-            f"expected a multiple of word-bits ({bits}), got {width}",
+            f"energy_pJ.{name}",
+            "missing energies: give {read, write} in pJ per DRAM access here or "
+            "chip.dram.energy_pJ_per_byte",
         )
-    words = width // bits
-    if block is not None and block != words:
+    if entry is not None:
+        d_read, d_write = _storage_energy(entry, name, path)
+        d_read, d_write = d_read / dram.block, d_write / dram.block
+        if per_byte is not None and not math.isclose(d_read / wbytes, per_byte, rel_tol=1e-6):
+            raise ConfigError(
+                path,
+                "chip.dram.energy_pJ_per_byte",
+                f"expected {d_read / wbytes:g} (energy_pJ.{name}.read per byte), got {per_byte:g}",
+            )
+    else:
+        assert per_byte is not None
+        d_read = d_write = per_byte * wbytes
+    return d_read, d_write, per_byte if per_byte is not None else d_read / wbytes
+
+
+def _mac_energy(entry: _EnergyEntry | None, name: str, path: Path | None) -> float:
+    """Energy per MAC of the compute unit ``name``."""
+    if entry is None:
+        raise ConfigError(path, f"energy_pJ.{name}", "missing energies: expected {mac: pJ per MAC}")
+    if entry.read is not None or entry.write is not None:
         raise ConfigError(
             path,
-            f"{key}.attributes.block-size",
-            f"expected {width_name} / word-bits = {words}, got {block}",
+            f"energy_pJ.{name}.{'read' if entry.read is not None else 'write'}",
+            "a compute unit has the action mac only",
         )
-    return words
+    if entry.mac is None:
+        raise ConfigError(path, f"energy_pJ.{name}.mac", "missing required key")
+    return float(entry.mac)
+
+
+def _buffer_level(
+    part: Part, instances: int, word_bits: int, read_pJ: float, write_pJ: float
+) -> StorageLevel:
+    """An on-chip buffer level, per word; ``read_pJ``, ``write_pJ``: per access."""
+    attrs: _BufferAttrs = part.attrs
+    return StorageLevel(
+        part.comp.name,
+        attrs.memory_depth * attrs.memory_width // word_bits,
+        instances,
+        attrs.read_bandwidth or math.inf,
+        attrs.write_bandwidth or math.inf,
+        read_pJ / part.block,
+        write_pJ / part.block,
+        part.comp.class_,
+        part.key,
+    )
 
 
 def _storage_energy(
