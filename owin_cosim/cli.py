@@ -292,16 +292,22 @@ def estimate(
                 "--backend",
                 f"unknown backend {backend!r}; expected analytic, loopnest or timeloop",
             )
-        result = estimate_layer(
-            arch,
-            problem,
-            mapping=mapping,
-            ert=ert,
-            backend=backend,
-            evaluations=evaluations,
-            seed=seed,
-            write_mapping_to=write_mapping,
-        )
+        with err.status(f"estimating {problem} ...") as status:
+
+            def searching(done: int, total: int) -> None:
+                status.update(f"searching mappings: {done}/{total} evaluations ...")
+
+            result = estimate_layer(
+                arch,
+                problem,
+                mapping=mapping,
+                ert=ert,
+                backend=backend,
+                evaluations=evaluations,
+                seed=seed,
+                write_mapping_to=write_mapping,
+                progress=searching,
+            )
         if as_json:
             print(_json.dumps(result, indent=2, sort_keys=True))
             return

@@ -254,3 +254,59 @@ def test_estimate_search_writes_a_mapping_that_evaluates_the_same(tmp_path: Path
     assert (given["cycles"], given["energy_pJ"]) == (searched["cycles"], searched["energy_pJ"])
     bad = CliRunner().invoke(app, [*base, "--mapping", str(out), "--write-mapping", str(out)])
     assert bad.exit_code == 2 and "--write-mapping" in bad.output
+
+
+@pytest.mark.parametrize(
+    "case", ["v4/cases/simba_like__AlexNet_layer3", "v3/cases/simba_like__AlexNet_layer3"]
+)
+def test_estimate_search_is_the_benchmarks_search(case: str) -> None:
+    """``estimate`` without ``--mapping`` searches under the case's own constraints and
+    objective, as ``search_case`` (``benchmarks/fidelity.py``) does: same seed and budget,
+    same mapping, bit for bit (v4: everything in parsed-processed-input.yaml; v3:
+    constraints and mapper.yaml beside arch.yaml)."""
+    from owin_cosim.accel.loopnest.mapper import search_case
+    from owin_cosim.accel.timeloop.formats import mapping_to_doc
+
+    folder = REF / case
+    if case.startswith("v4"):
+        arch = problem = folder / "parsed-processed-input.yaml"
+    else:
+        arch = REF / "v3/arch/simba_like/inputs/arch.yaml"
+        problem = folder / "prob.yaml"
+    budget, seed = 300, 4
+    res = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            "--arch",
+            str(arch),
+            "--problem",
+            str(problem),
+            "--evaluations",
+            str(budget),
+            "--seed",
+            str(seed),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    ours = json.loads(res.stdout)
+    bench, row = search_case(folder, seed=seed, max_evaluations=budget)
+    assert (ours["cycles"], ours["energy_pJ"]) == (bench.result.cycles, bench.result.energy_pJ)
+    assert ours["mapping"] == mapping_to_doc(bench.mapping)["mapping"]
+    assert f"objective {', '.join(row['search_metrics'])}" in ours["mode"]
+
+
+def test_estimate_search_reports_progress() -> None:
+    from owin_cosim.accel.estimate import estimate_layer
+
+    case = REF / "v4/cases/simba_like__AlexNet_layer3"
+    seen: list[tuple[int, int]] = []
+    out = estimate_layer(
+        case / "parsed-processed-input.yaml",
+        case / "parsed-processed-input.yaml",
+        evaluations=40,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(i, 40) for i in range(1, 41)]
+    assert "(40 evaluations, objective edp)" in out["mode"]

@@ -145,11 +145,13 @@ def test_optimization_metrics() -> None:
 
 
 def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
-    from owin_cosim.accel.loopnest.mapper import _case_inputs
+    from owin_cosim.accel.loopnest.mapper import read_search_settings
+    from owin_cosim.accel.loopnest.nest import read_case_inputs
 
-    inp = _case_inputs(V4 / "simba_like__AlexNet_layer1")
-    assert inp.metrics == ("edp",)  # the v0.4 runs optimise EDP, not delay then energy
-    pe = inp.constraints.get("inter_PE_spatial", "spatial")
+    inp = read_case_inputs(V4 / "simba_like__AlexNet_layer1")
+    settings = read_search_settings(inp.settings)
+    assert settings.metrics == ("edp",)  # the v0.4 runs optimise EDP, not delay then energy
+    pe = settings.constraints.get("inter_PE_spatial", "spatial")
     assert pe is not None and pe.factors == {"R": 1, "S": 1, "P": 1, "Q": 1, "N": 1}
     assert pe.permutation == "MCRSPQN" and pe.split is None
     levels, _, _ = levels_from_arch(inp.components, inp.ert)

@@ -11,23 +11,33 @@ spec, loopnest     loop-nest model + mapping search on the spec's core
                    (:mod:`owin_cosim.accel.loopnest.backend`)
 Timeloop arch,     with ``--mapping``: the loop-nest model on exactly that mapping;
 analytic or        without: the mapping search (:mod:`owin_cosim.accel.loopnest.mapper`) under the
-loopnest           ``*constraints*.yaml`` files beside the architecture
+loopnest           design's constraints and objective (see below)
 Timeloop arch,     ``timeloop-mapper`` (a clear error when it is not installed)
 timeloop
 =================  ===========================================================
 
 Energies of a Timeloop architecture come from the Accelergy ERT (``--ert``, or
-``../accelergy/ERT.yaml`` beside the inputs).
+``../accelergy/ERT.yaml``, ``ERT.yaml`` or ``timeloop-mapper.ERT.yaml`` beside it).
+
+The search reads the design's mapper settings the way the reference cases and
+``benchmarks/fidelity.py`` do (:func:`~owin_cosim.accel.loopnest.mapper.search_design`):
+a v0.4 processed input (``parsed-processed-input.yaml``) holds its constraints and
+``optimization_metrics`` itself; a v0.3 ``arch.yaml`` has ``*constraints*.yaml`` and
+``mapper.yaml`` beside it. Same files, seed and budget: the same mapping as
+:func:`~owin_cosim.accel.loopnest.mapper.search_case` finds.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from owin_cosim.accel.timeloop.formats import layer_from_problem, load_yaml_any, read_problem
 from owin_cosim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from owin_cosim.accel.loopnest.mapper import Progress
 
 __all__ = ["estimate_layer"]
 
@@ -35,7 +45,11 @@ __all__ = ["estimate_layer"]
 def _find_ert(arch: Path, ert: Path | None) -> Path:
     if ert is not None:
         return ert
-    for cand in (arch.parent.parent / "accelergy" / "ERT.yaml", arch.parent / "ERT.yaml"):
+    for cand in (
+        arch.parent.parent / "accelergy" / "ERT.yaml",  # v0.3 design folders
+        arch.parent / "ERT.yaml",
+        arch.parent / "timeloop-mapper.ERT.yaml",  # v0.4 case folders
+    ):
         if cand.is_file():
             return cand
     raise ConfigError(
@@ -53,8 +67,12 @@ def estimate_layer(
     evaluations: int = 3000,
     seed: int = 0,
     write_mapping_to: Path | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc)."""
+    """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc).
+
+    ``progress`` is told ``(evaluations done, budget)`` during a mapping search.
+    """
     layer = layer_from_problem(read_problem(problem), name=problem.stem)
     if write_mapping_to is not None and (mapping is not None or backend == "timeloop"):
         raise ConfigError(
@@ -107,7 +125,15 @@ def estimate_layer(
         return _result(asdict(model.layer_cost(layer)), "timeloop-mapper", backend)
     if mapping is None:
         return _searched(
-            arch, problem, _find_ert(arch, ert), backend, evaluations, seed, write_mapping_to
+            arch,
+            doc,
+            problem,
+            _find_ert(arch, ert),
+            backend,
+            evaluations,
+            seed,
+            write_mapping_to,
+            progress,
         )
     from owin_cosim.accel.loopnest.nest import evaluate_files
 
@@ -120,37 +146,38 @@ def estimate_layer(
 
 def _searched(
     arch: Path,
+    doc: Any,
     problem: Path,
     ert: Path,
     backend: str,
     evaluations: int,
     seed: int,
     write_mapping_to: Path | None,
+    progress: Progress | None,
 ) -> dict[str, Any]:
-    from owin_cosim.accel.loopnest.mapper import mesh_from_arch, read_constraints, search
-    from owin_cosim.accel.loopnest.nest import levels_from_arch, summarize
+    from owin_cosim.accel.loopnest.mapper import search_design
+    from owin_cosim.accel.loopnest.nest import mapper_settings_of, summarize
     from owin_cosim.accel.timeloop.formats import (
+        flatten_architecture,
         mapping_to_doc,
-        read_architecture,
         read_ert,
         write_mapping,
     )
 
-    comps = read_architecture(arch)
-    levels, compute, _ = levels_from_arch(comps, read_ert(ert))
-    found = search(
-        levels,
-        compute,
+    found, objective = search_design(
+        flatten_architecture(doc, arch),
+        read_ert(ert),
         read_problem(problem),
-        read_constraints(arch.parent),
+        mapper_settings_of(arch, doc),
         seed=seed,
         max_evaluations=evaluations,
-        time_budget_s=float("inf"),
-        mesh_x=mesh_from_arch(comps),
+        time_budget_s=float("inf"),  # bounded by evaluations only: reproducible
+        progress=progress,
     )
     out = _result(
         summarize(found.result),
-        f"loop-nest model, searched mapping ({found.evaluations} evaluations)",
+        f"loop-nest model, searched mapping ({found.evaluations} evaluations, "
+        f"objective {', '.join(objective)})",
         backend,
     )
     out["mapping"] = mapping_to_doc(found.mapping)["mapping"]

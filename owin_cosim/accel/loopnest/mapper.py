@@ -6,8 +6,9 @@ architecture's Timeloop constraints (:func:`read_constraints`), :func:`search` l
 for the best mapping by Timeloop's ``optimization-metrics`` (:func:`read_optimization_metrics`):
 ``[delay, energy]`` (fewest cycles, then least energy; the default and the v0.3 runs) or
 ``[edp]`` (the v0.4 runs), evaluating each candidate with
-:func:`~owin_cosim.accel.loopnest.nest.evaluate`. :func:`search_case` takes the metrics from the
-case's mapper settings.
+:func:`~owin_cosim.accel.loopnest.nest.evaluate`. :func:`search_design` (behind
+:func:`search_case` and ``owin-cosim estimate``) takes the constraints and metrics from the
+design's mapper settings (:func:`read_search_settings`).
 
 **The map space.** For every problem dimension, its prime factors are allocated to
 *slots*: the temporal loop block of each storage level and the spatial block (the
@@ -65,7 +66,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,21 @@ from owin_cosim.errors import ConfigError
 __all__ = [
     "METRICS",
     "Constraints",
+    "Progress",
     "SearchResult",
+    "SearchSettings",
     "TargetConstraint",
     "mesh_from_arch",
     "read_constraints",
     "read_optimization_metrics",
+    "read_search_settings",
     "search",
     "search_case",
+    "search_design",
 ]
+
+#: Called as ``progress(evaluations_done, max_evaluations)`` after every new evaluation.
+Progress = Callable[[int, int], None]
 
 DIMS = ("R", "S", "P", "Q", "C", "M", "N")
 _N_CLIMBERS = 4  # hill climbs run side by side
@@ -672,6 +680,7 @@ def search(
     time_budget_s: float = 30.0,
     mesh_x: Mapping[str, int] | None = None,
     metrics: Sequence[str] = _DEFAULT_METRICS,
+    progress: Progress | None = None,
 ) -> SearchResult:
     """Search mappings of ``problem`` on the core; best by ``metrics`` (cycles, then energy).
 
@@ -697,6 +706,9 @@ def search(
         Timeloop's ``optimization-metrics`` (:data:`METRICS`), compared in order:
         ``delay`` (cycles), ``energy`` (pJ) or ``edp`` (their product); cycles and
         then energy break remaining ties.
+    progress : callable, optional
+        Told ``(evaluations done, max_evaluations)`` after each new evaluation (for a
+        status line; it does not change the search).
 
     Returns
     -------
@@ -733,6 +745,8 @@ def search(
         r = evaluate(levels, compute, prob, _to_mapping(space, st))
         score = _score(r, metrics)
         cache[key] = score
+        if progress is not None:
+            progress(len(cache), max_evaluations)
         if best is None or score < best[0]:
             best = (score, st.copy())
         return score
@@ -781,30 +795,78 @@ def search(
     return SearchResult(mapping, result, len(cache))
 
 
-# ---- reference cases ------------------------------------------------------------------------
-@dataclass
-class _CaseInputs:
-    components: list[ArchComponent]
-    ert: dict[str, dict[str, float]]
-    problem: dict[str, int]
+# ---- designs and reference cases ------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchSettings:
+    """A design's mapper settings: the map-space constraints and the objective."""
+
     constraints: Constraints
     metrics: tuple[str, ...]
 
 
-def _case_inputs(case: Path) -> _CaseInputs:
-    inputs = read_case_inputs(case)
-    if isinstance(inputs.settings, Path):  # v0.3: the design's inputs folder
-        mapper_file = inputs.settings / "mapper.yaml"
-        constraints = read_constraints(sorted(inputs.settings.glob("*constraints*.yaml")))
+def read_search_settings(settings: Path | Mapping[str, Any]) -> SearchSettings:
+    """The constraints and ``optimization-metrics`` of a design.
+
+    ``settings`` comes from :func:`~owin_cosim.accel.loopnest.nest.mapper_settings_of`:
+    a v0.3 ``inputs`` folder (every ``*constraints*.yaml`` in it, the objective from its
+    ``mapper.yaml``; Timeloop's default without one) or a v0.4 processed input document
+    (its constraints and ``mapper`` section).
+
+    Examples
+    --------
+    >>> s = read_search_settings({"mapper": {"optimization_metrics": ["edp"]},
+    ...     "architecture_constraints": {"targets": [
+    ...         {"target": "buf", "type": "spatial", "factors": "C=1"}]}})
+    >>> s.metrics, s.constraints.get("buf", "spatial").factors
+    (('edp',), {'C': 1})
+    """
+    if isinstance(settings, Path):  # v0.3: the design's inputs folder
+        mapper_file = settings / "mapper.yaml"
+        constraints = read_constraints(sorted(settings.glob("*constraints*.yaml")))
         metrics = (
             read_optimization_metrics(load_yaml_any(mapper_file))
             if mapper_file.is_file()
             else _DEFAULT_METRICS
         )
-    else:  # v0.4: the processed input document
-        constraints = read_constraints(inputs.settings)
-        metrics = read_optimization_metrics(inputs.settings)
-    return _CaseInputs(inputs.components, inputs.ert, inputs.problem, constraints, metrics)
+        return SearchSettings(constraints, metrics)
+    return SearchSettings(read_constraints(settings), read_optimization_metrics(settings))
+
+
+def search_design(
+    components: list[ArchComponent],
+    ert: dict[str, dict[str, float]],
+    problem: Mapping[str, int],
+    settings: Path | Mapping[str, Any],
+    *,
+    seed: int = 0,
+    max_evaluations: int = 3000,
+    time_budget_s: float = 60.0,
+    metrics: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[SearchResult, tuple[str, ...]]:
+    """Search a Timeloop design under its own constraints and objective.
+
+    The one path from Timeloop inputs to :func:`search`, for :func:`search_case` and
+    ``owin-cosim estimate``: the same architecture, ERT, problem, settings (see
+    :func:`read_search_settings`), seed and budget give the same mapping. ``metrics``
+    overrides the design's objective. Returns the result and the objective searched for.
+    """
+    read = read_search_settings(settings)
+    objective = read.metrics if metrics is None else tuple(metrics)
+    levels, compute, _ = levels_from_arch(components, ert)
+    res = search(
+        levels,
+        compute,
+        problem,
+        read.constraints,
+        seed=seed,
+        max_evaluations=max_evaluations,
+        time_budget_s=time_budget_s,
+        mesh_x=mesh_from_arch(components),
+        metrics=objective,
+        progress=progress,
+    )
+    return res, objective
 
 
 def search_case(
@@ -824,22 +886,20 @@ def search_case(
     the objective searched for, added.
     """
     case = Path(case_dir)
-    inp = _case_inputs(case)
-    levels, compute, _ = levels_from_arch(inp.components, inp.ert)
-    res = search(
-        levels,
-        compute,
+    inp = read_case_inputs(case)
+    res, objective = search_design(
+        inp.components,
+        inp.ert,
         inp.problem,
-        inp.constraints,
+        inp.settings,
         seed=seed,
         max_evaluations=max_evaluations,
         time_budget_s=time_budget_s,
-        mesh_x=mesh_from_arch(inp.components),
-        metrics=inp.metrics if metrics is None else tuple(metrics),
+        metrics=metrics,
     )
     summary = case / "summary.json"
     row: dict[str, Any] = {}
     if summary.is_file():
         row = dict(json.loads(summary.read_text(encoding="utf-8")).get("row", {}))
-    row["search_metrics"] = list(inp.metrics if metrics is None else metrics)
+    row["search_metrics"] = list(objective)
     return res, row

@@ -115,6 +115,7 @@ __all__ = [
     "evaluate_files",
     "levels_from_arch",
     "load_case",
+    "mapper_settings_of",
     "read_case_inputs",
     "summarize",
 ]
@@ -539,13 +540,46 @@ def _problem_from_doc(doc: dict[str, Any], file: Path) -> dict[str, int]:
     return {k: int(inst.get(k, 1)) for k in keys}
 
 
+#: Top-level keys of an input document that holds its own mapper settings.
+_SETTINGS_KEYS = (
+    "mapper",
+    "architecture_constraints",
+    "mapspace_constraints",
+    "constraints",
+    "mapspace",
+)
+
+
+def mapper_settings_of(arch: str | Path, doc: Any = None) -> Path | dict[str, Any]:
+    """Where the mapper settings (constraints, objective) of an architecture file live.
+
+    A whole input document (a v0.4 ``parsed-processed-input.yaml``, or any file with a
+    ``mapper`` or constraints section) holds them itself: the document is returned. A
+    bare v0.3 ``arch.yaml`` has them beside it (``*constraints*.yaml``, ``mapper.yaml``):
+    its folder is returned. ``doc`` is the already loaded file, if at hand.
+
+    Examples
+    --------
+    >>> mapper_settings_of("inputs/arch.yaml", {"architecture": {}})
+    PosixPath('inputs')
+    >>> mapper_settings_of("case/in.yaml", {"architecture": {}, "mapper": {}})
+    {'architecture': {}, 'mapper': {}}
+    """
+    path = Path(arch)
+    if doc is None:
+        doc = load_yaml_any(path)
+    if isinstance(doc, dict) and any(k in doc for k in _SETTINGS_KEYS):
+        return doc
+    return path.parent
+
+
 @dataclass(frozen=True)
 class CaseInputs:
     """What a reference case folder says about the core and the layer (see :func:`load_case`).
 
-    ``settings`` is where the mapper's settings live: for v0.3, the design's ``inputs``
-    folder (``*constraints*.yaml``, ``mapper.yaml``); for v0.4, the processed input
-    document.
+    ``settings`` is where the mapper's settings live (:func:`mapper_settings_of`): for
+    v0.3, the design's ``inputs`` folder (``*constraints*.yaml``, ``mapper.yaml``); for
+    v0.4, the processed input document.
     """
 
     components: list[ArchComponent]
@@ -560,11 +594,12 @@ def read_case_inputs(case_dir: str | Path) -> CaseInputs:
     if (case / "ARCH").is_file():
         name = (case / "ARCH").read_text(encoding="utf-8").strip()
         design = case.parent.parent / "arch" / Path(name).name
+        arch = design / "inputs" / "arch.yaml"
         return CaseInputs(
-            read_architecture(design / "inputs" / "arch.yaml"),
+            read_architecture(arch),
             read_ert(design / "accelergy" / "ERT.yaml"),
             read_problem(case / "prob.yaml"),
-            design / "inputs",
+            mapper_settings_of(arch),
         )
     spec = case / "parsed-processed-input.yaml"
     if not spec.is_file():
@@ -574,7 +609,7 @@ def read_case_inputs(case_dir: str | Path) -> CaseInputs:
         read_architecture(spec),
         read_ert(case / "timeloop-mapper.ERT.yaml"),
         _problem_from_doc(doc, spec),
-        doc,
+        mapper_settings_of(spec, doc),
     )
 
 
