@@ -27,7 +27,6 @@ from typing import Any
 import yaml
 from results_file import write_section
 
-from owin_cosim.accel.cache import CachedCostModel
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
@@ -91,8 +90,7 @@ def main() -> None:
         s = scenario({"cost_backend": "loopnest"})
         cold, t_cold = timed_assemble(s)
         warm, t_warm = timed_assemble(s)
-        cm, wm = cold.cost_model, warm.cost_model
-        assert isinstance(cm, CachedCostModel) and isinstance(wm, CachedCostModel)
+        cm, wm = cold.cost, warm.cost
         same = list(cold.dag.duration_s) == list(warm.dag.duration_s)
         cache_line = (
             f"Persistent cache, `loopnest` at the default budget: cold {t_cold:.2f} s "

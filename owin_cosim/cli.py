@@ -1,7 +1,8 @@
 """The ``owin-cosim`` command line.
 
-``owin-cosim run SCENARIO.yaml [--policy NAME] [--out DIR]``
-    One policy run; writes a results directory.
+``owin-cosim run SCENARIO.yaml [--policy NAME | --plan PLAN.json] [--out DIR]``
+    One policy run, or one run of a plan file (policy ``plan``); writes a results
+    directory.
 ``owin-cosim compare SCENARIO.yaml --policies rtfs,pacs [--out DIR]``
     Several policies on the same scenario and seed; prints a table, writes one results
     directory per policy and ``comparison.json``.
@@ -13,6 +14,7 @@ Bad inputs exit with code 2 and one clear message (``--debug`` shows the traceba
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from owin_cosim import __version__
 from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
@@ -46,6 +49,18 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on erro
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Results directory.")]
 
 
+def _say(line: str) -> None:
+    """A line on stdout: plain text (paths and names are never read as markup)."""
+    out.print(Text(line), highlight=False, soft_wrap=True)
+
+
+def _error(prefix: str, exc: BaseException) -> None:
+    """One error line: the prefix styled, the message as plain text (never markup)."""
+    line = Text(prefix, style="bold red")
+    line.append(f" {exc}")
+    err.print(line, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def _guard(debug: bool) -> Iterator[None]:
     """Turn expected errors into one line on stderr and an exit code."""
@@ -54,12 +69,12 @@ def _guard(debug: bool) -> Iterator[None]:
     except (ConfigError, BackendUnavailableError) as exc:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        _error("error:", exc)
         raise typer.Exit(2) from None
     except OwinError as exc:
         if debug:
             raise
-        err.print(f"[bold red]run failed:[/] {exc}", highlight=False, soft_wrap=True)
+        _error("run failed:", exc)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written for the unfinished run")
@@ -84,14 +99,17 @@ def _run_policy(
     policy_name: str | None,
     target: Path,
     plot: bool,
+    flag: str = "--policy",
 ) -> dict[str, Any]:
     from owin_cosim.policies import make_policy
     from owin_cosim.results.writers import write_results
     from owin_cosim.sim.coordinator import execute
 
     name = policy_name or scenario.policy.name
-    params = scenario.policy.params if name == scenario.policy.name else {}
-    policy = make_policy(name, params, scenario_path)
+    if name == scenario.policy.name:
+        policy = make_policy(name, scenario.policy.params, scenario_path)
+    else:  # named on the command line: an unknown name is the flag's fault
+        policy = make_policy(name, {}, None, flag)
     with err.status(f"{name}: planning and running {len(problem.dag)} layers ..."):
         t0 = time.perf_counter()
         plan = policy.plan(problem)
@@ -104,32 +122,56 @@ def _run_policy(
     return summary
 
 
+def _run_plan(
+    plan_path: Path, problem: Problem, out_dir: Path | None, plot: bool
+) -> dict[str, Any]:
+    """Carry out a plan file (checked against ``problem``) and write its results
+    (by default into ``results/NAME/plan/``)."""
+    from owin_cosim.results.writers import write_results
+    from owin_cosim.sim.coordinator import execute
+    from owin_cosim.system.plan_file import REPLAY_POLICY, read_plan, replayed
+
+    plan = replayed(read_plan(plan_path, problem), plan_path)
+    target = out_dir or Path("results") / problem.name / REPLAY_POLICY
+    with err.status(f"{plan_path}: running {len(problem.dag)} layers ..."):
+        t0 = time.perf_counter()
+        result = execute(problem, plan)
+        wall = time.perf_counter() - t0
+    write_results(result, target, plot=plot)
+    summary = result.summary()
+    summary["wall_s"] = wall
+    summary["out_dir"] = str(target)
+    return summary
+
+
 def _table(rows: list[dict[str, Any]]) -> Table:
+    from owin_cosim.results.comparison import COLUMNS, table_rows
+
     table = Table(title="owin-cosim comparison")
-    for col in (
-        "policy",
-        "makespan ms",
-        "bound ms",
-        "gap",
-        "uploads done ms",
-        "radio mJ",
-        "accel mJ",
-        "core util",
-    ):
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    for r in rows:
-        util = r["core_utilization"]
-        table.add_row(
-            r["policy"],
-            f"{r['makespan_s'] * 1e3:.2f}",
-            f"{r['lower_bound_s'] * 1e3:.2f}",
-            f"{r['gap_to_lower_bound'] * 100:.1f}%",
-            f"{r['last_upload_s'] * 1e3:.2f}",
-            f"{r['energy_J']['radio'] * 1e3:.2f}",
-            f"{r['energy_J']['accelerator'] * 1e3:.2f}",
-            f"{sum(util) / len(util):.2f}",
-        )
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
+    for cells in table_rows(rows):
+        table.add_row(*cells)
     return table
+
+
+def _policy_names(policies: str) -> list[str]:
+    """``--policies``: registered names, each once."""
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        raise ConfigError(
+            None, "--policies", f"expected a comma-separated list of: {', '.join(POLICIES)}"
+        )
+    for name in names:
+        POLICIES.entry(name, None, "--policies")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(
+            None,
+            "--policies",
+            f"policy {', '.join(twice)} given more than once; expected each once",
+        )
+    return names
 
 
 @app.command()
@@ -140,15 +182,30 @@ def run(
     ] = None,
     out_dir: OutOpt = None,
     plot: Annotated[bool, typer.Option(help="Draw gantt.png.")] = True,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Carry out this plan file (e.g. a results directory's plan.json) instead "
+            "of planning; the run's policy is 'plan'.",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run one policy on a scenario and write its results directory."""
+    """Run one policy (or a plan file) on a scenario and write its results directory."""
     with _guard(debug):
+        if plan is not None and policy is not None:
+            raise ConfigError(None, "--plan", "give either --plan or --policy, not both")
+        if policy is not None:
+            POLICIES.entry(policy, None, "--policy")  # before the (slow) assembly
         sc, problem = _assemble(scenario)
         name = policy or sc.policy.name
-        s = _run_policy(
-            scenario, sc, problem, name, out_dir or Path("results") / sc.name / name, plot
-        )
+        if plan is not None:
+            s = _run_plan(plan, problem, out_dir, plot)
+        else:
+            s = _run_policy(
+                scenario, sc, problem, name, out_dir or Path("results") / sc.name / name, plot
+            )
         out.print(
             f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
             f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
@@ -162,20 +219,17 @@ def compare(
     policies: Annotated[str, typer.Option(help="Comma-separated policy names.")] = "rtfs,pacs",
     out_dir: OutOpt = None,
     plot: Annotated[bool, typer.Option(help="Draw gantt.png per policy.")] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print comparison.json's content instead of a table.")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run several policies on the same scenario and seed; print and save a comparison."""
+    from owin_cosim.results.comparison import comparison_doc, plain_table
     from owin_cosim.results.writers import atomic_directory, write_json
 
     with _guard(debug):
-        names = [p.strip() for p in policies.split(",") if p.strip()]
-        bad = [p for p in names if p not in POLICIES]
-        if not names or bad:
-            raise ConfigError(
-                None,
-                "--policies",
-                f"unknown policy {bad}; expected a comma-separated list of: {', '.join(POLICIES)}",
-            )
+        names = _policy_names(policies)
         sc, problem = _assemble(scenario)
         base = out_dir or Path("results") / sc.name
         rows: list[dict[str, Any]] = []
@@ -184,36 +238,21 @@ def compare(
                 rows.append(_run_policy(scenario, sc, problem, name, tmp / name, plot))
             for r in rows:
                 r["out_dir"] = str(base / r["policy"])
-            ref = rows[0]["makespan_s"]
-            write_json(
-                tmp / "comparison.json",
-                {
-                    "scenario": sc.name,
-                    "seed": sc.seed,
-                    "policies": names,
-                    "lower_bound_s": rows[0]["lower_bound_s"],
-                    "results": {
-                        r["policy"]: {
-                            "makespan_s": r["makespan_s"],
-                            "gap_to_lower_bound": r["gap_to_lower_bound"],
-                            "makespan_vs_first": r["makespan_s"] / ref,
-                            "last_upload_s": r["last_upload_s"],
-                            "energy_J": r["energy_J"],
-                            "core_utilization": r["core_utilization"],
-                        }
-                        for r in rows
-                    },
-                },
-            )
-        out.print(_table(rows))
+            doc = comparison_doc(sc.name, sc.seed, rows)
+            write_json(tmp / "comparison.json", doc)
+        if as_json:
+            print(json.dumps(doc, indent=2))
+            return
+        if out.is_terminal:
+            out.print(_table(rows))
+        else:  # piped or redirected: plain text, never a cut value
+            print(plain_table(rows))
         first = rows[0]
         for r in rows[1:]:
             change = 1.0 - r["makespan_s"] / first["makespan_s"]
             word = "lower" if change >= 0 else "higher"
-            out.print(
-                f"{r['policy']} vs {first['policy']}: makespan {abs(change) * 100:.1f} % {word}"
-            )
-        out.print(f"results: {base}/{{{','.join(names)}}}/, {base}/comparison.json")
+            _say(f"{r['policy']} vs {first['policy']}: makespan {abs(change) * 100:.1f} % {word}")
+        _say(f"results: {base}/{{{','.join(names)}}}/, {base}/comparison.json")
 
 
 @app.command()
@@ -253,7 +292,7 @@ def estimator(
     cache: Annotated[bool, typer.Option(help="Use the persistent cost cache.")] = True,
 ) -> None:
     """Serve batched per-layer cost queries over pyzmq (until a shutdown request)."""
-    from owin_cosim.accel.service.estimator import serve
+    from owin_cosim.accel.service.server import serve
 
     with _guard(False):
         err.print(f"owin-cosim estimator listening on {bind}")
@@ -363,13 +402,22 @@ def ns3_worker(
         run_worker(bind)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"owin-cosim {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"owin-cosim {__version__}")
-        raise typer.Exit(0)
+    """Co-simulation of wireless neural processing (uplink + accelerator)."""
 
 
 def main() -> None:

@@ -63,7 +63,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "exactly one",
     ),
     ("zero RBs", _with(network={"ofdm": {"num_rbs": 0}}), "network.ofdm.num_rbs", "greater than 0"),
-    ("unknown backend", _with(network={"backend": "wifi"}), "network.backend", "'ofdm' or 'ns3'"),
+    (
+        "unknown backend",
+        _with(network={"backend": "wifi"}),
+        "network.backend",
+        "expected one of: ofdm, ns3",
+    ),
     (
         "missing accelerator",
         {k: v for k, v in _with().items() if k != "accelerator"},
@@ -218,7 +223,7 @@ def test_layer_that_fits_no_core(tmp_path: Path) -> None:
 
 def test_unavailable_backends_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # ns-3 asked for on a machine without it: a clear error with how to get it.
-    monkeypatch.setattr("owin_cosim.scenario.assemble.ns3_installed", lambda: False)
+    monkeypatch.setattr("owin_cosim.network.ns3.backend_type.ns3_installed", lambda: False)
     path = write_scenario(tmp_path / "s.yaml", _with(network={"backend": "ns3"}))
     code, output = _validate(path)
     assert code == 2 and "ns-3 is not installed" in output and "pip install" in output

@@ -18,7 +18,7 @@ from owin_cosim.accel.analytic import AnalyticCostModel
 from owin_cosim.accel.cache import CachedCostModel, CostCache
 from owin_cosim.accel.loopnest.backend import LoopNestCostModel
 from owin_cosim.accel.registry import backend_options, make_cost_model
-from owin_cosim.accel.service.estimator import EstimatorError, RemoteCostModel
+from owin_cosim.accel.service.client import EstimatorError, RemoteCostModel
 from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.accel.timeloop.backend import TimeloopCostModel, timeloop_available
 from owin_cosim.accel.timeloop.formats import read_mapping

@@ -1,4 +1,4 @@
-"""Build the cost model a scenario or an estimator query asks for.
+"""The cost-backend registry: build the cost model a scenario or an estimator query asks for.
 
 One place knows the cost backends, their options and what goes into their cache keys, so
 that a scenario costed in process and the same scenario costed by a remote estimator
@@ -10,11 +10,18 @@ backend    model
 analytic   :class:`~owin_cosim.accel.analytic.AnalyticCostModel` (closed-form tiling)
 loopnest   :class:`~owin_cosim.accel.loopnest.backend.LoopNestCostModel` (nest analysis +
            mapping search); options ``mapper_evaluations``, ``mapper_seed``
-timeloop   :class:`~owin_cosim.accel.timeloop.backend.TimeloopCostModel` (``timeloop-mapper``);
-           needs the Timeloop architecture files
+           (scenario keys ``accelerator.mapper.*``)
+timeloop   :class:`~owin_cosim.accel.timeloop.backend.TimeloopCostModel`
+           (``timeloop-mapper``); needs the Timeloop architecture files
+           (``accelerator.timeloop_arch``)
 ========== ====================================================================
 
-Every backend takes the option ``latency_scale``.
+Every backend takes the option ``latency_scale``. A plugin registers a
+:class:`CostBackend` in the entry-point group ``owin_cosim.cost_backends``; its own
+options are the mapping under ``accelerator.<name>`` (see ``docs/plugins.md``).
+
+>>> COST_BACKENDS.names()[:3]
+['analytic', 'loopnest', 'timeloop']
 """
 
 from __future__ import annotations
@@ -23,39 +30,213 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from owin_cosim import __version__
-from owin_cosim.accel.analytic import AnalyticCostModel
 from owin_cosim.accel.cache import CachedCostModel, CostCache
 from owin_cosim.accel.cost_model import CostModel
-from owin_cosim.accel.loopnest.backend import DEFAULT_EVALUATIONS, LoopNestCostModel
 from owin_cosim.accel.spec import ChipSpec
+from owin_cosim.errors import ConfigError
+from owin_cosim.plugins import Registry
 
-__all__ = ["BACKENDS", "backend_options", "make_cost_model"]
+__all__ = [
+    "BACKENDS",
+    "COST_BACKENDS",
+    "CostBackend",
+    "backend_options",
+    "make_cost_model",
+]
 
-#: The cost backends, in the order the documentation lists them.
+
+@runtime_checkable
+class CostBackend(Protocol):
+    """What a cost backend registers.
+
+    ``options`` reads the backend's settings from a scenario's ``accelerator`` section
+    (a plain mapping; built-in sub-sections arrive validated, a plugin's own section
+    ``accelerator.<name>`` as the raw mapping) and returns the JSON-ready options that
+    change what a cost means (they go into cache keys and estimator queries).
+    ``files`` names the backend's own input files, if any. ``build`` makes the model and
+    returns the version string that keys its cache entries.
+    """
+
+    name: str
+
+    def options(self, accelerator: Mapping[str, Any], file: Path) -> dict[str, Any]:
+        """The options of this backend for one scenario (``ConfigError`` if bad)."""
+        ...
+
+    def files(self, accelerator: Mapping[str, Any], file: Path) -> list[Path]:
+        """The backend's own input files, resolved and checked (``ConfigError``)."""
+        ...
+
+    def require(self) -> None:
+        """Raise :class:`~owin_cosim.errors.BackendUnavailableError` if it cannot run here."""
+        ...
+
+    def build(
+        self, chip: ChipSpec, options: Mapping[str, Any], files: Sequence[Path]
+    ) -> tuple[CostModel, str, bytes]:
+        """The model, its cache version string, and extra bytes naming the core (files)."""
+        ...
+
+
+def _resolve(base: Path, name: str) -> Path:
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+class _Builtin:
+    """Shared parts of the built-in backends: the ``latency_scale`` option."""
+
+    name = ""
+
+    def options(self, accelerator: Mapping[str, Any], file: Path) -> dict[str, Any]:
+        return {"latency_scale": float(accelerator.get("latency_scale", 1.0))}
+
+    def files(self, accelerator: Mapping[str, Any], file: Path) -> list[Path]:
+        return []
+
+    def require(self) -> None:
+        return None
+
+
+class AnalyticBackend(_Builtin):
+    """``analytic``: the closed-form tiling model."""
+
+    name = "analytic"
+
+    def build(
+        self, chip: ChipSpec, options: Mapping[str, Any], files: Sequence[Path]
+    ) -> tuple[CostModel, str, bytes]:
+        from owin_cosim.accel.analytic import AnalyticCostModel
+
+        scale = float(options.get("latency_scale", 1.0))
+        model = AnalyticCostModel(chip, latency_scale=scale)
+        return model, f"owin-cosim {__version__} analytic", b""
+
+
+class LoopNestBackend(_Builtin):
+    """``loopnest``: nest analysis plus a seeded mapping search per layer shape."""
+
+    name = "loopnest"
+
+    def options(self, accelerator: Mapping[str, Any], file: Path) -> dict[str, Any]:
+        from owin_cosim.accel.loopnest.backend import DEFAULT_EVALUATIONS
+
+        mapper = accelerator.get("mapper")
+        evaluations = getattr(mapper, "evaluations", DEFAULT_EVALUATIONS)
+        seed = getattr(mapper, "seed", 0)
+        return {
+            **super().options(accelerator, file),
+            "mapper_evaluations": int(evaluations),
+            "mapper_seed": int(seed),
+        }
+
+    def build(
+        self, chip: ChipSpec, options: Mapping[str, Any], files: Sequence[Path]
+    ) -> tuple[CostModel, str, bytes]:
+        from owin_cosim.accel.loopnest.backend import DEFAULT_EVALUATIONS, LoopNestCostModel
+
+        model = LoopNestCostModel(
+            chip,
+            latency_scale=float(options.get("latency_scale", 1.0)),
+            max_evaluations=int(options.get("mapper_evaluations", DEFAULT_EVALUATIONS)),
+            seed=int(options.get("mapper_seed", 0)),
+        )
+        return model, f"owin-cosim {__version__} loopnest", b""
+
+
+class TimeloopBackend(_Builtin):
+    """``timeloop``: the real ``timeloop-mapper`` on Timeloop architecture files."""
+
+    name = "timeloop"
+
+    def files(self, accelerator: Mapping[str, Any], file: Path) -> list[Path]:
+        names = list(accelerator.get("timeloop_arch") or [])
+        if not names:
+            raise ConfigError(
+                file,
+                "accelerator.timeloop_arch",
+                "cost_backend 'timeloop' needs "
+                "the Timeloop architecture files (arch.yaml and its components)",
+            )
+        paths = [_resolve(file.parent, f) for f in names]
+        for i, path in enumerate(paths):
+            if not path.is_file():
+                raise ConfigError(file, f"accelerator.timeloop_arch[{i}]", f"no such file: {path}")
+        base = [p.name for p in paths]
+        if len(set(base)) != len(base):
+            raise ConfigError(
+                file, "accelerator.timeloop_arch", "expected files with distinct names (basenames)"
+            )
+        return paths
+
+    def require(self) -> None:
+        from owin_cosim.accel.timeloop.backend import require_timeloop
+
+        require_timeloop()
+
+    def build(
+        self, chip: ChipSpec, options: Mapping[str, Any], files: Sequence[Path]
+    ) -> tuple[CostModel, str, bytes]:
+        from owin_cosim.accel.timeloop.backend import TimeloopCostModel, timeloop_version
+
+        scale = float(options.get("latency_scale", 1.0))
+        model = TimeloopCostModel(list(files), clock_hz=chip.clock_hz, latency_scale=scale)
+        # The binary and the mapper settings both decide the answer.
+        settings = hashlib.sha256(json.dumps(model.mapper, sort_keys=True).encode()).hexdigest()
+        version = f"timeloop {timeloop_version()} mapper {settings[:16]}"
+        return model, version, b"".join(p.read_bytes() for p in files)
+
+
+def _cost_backend(obj: Any) -> CostBackend:
+    if isinstance(obj, type):
+        obj = obj()
+    if not isinstance(obj, CostBackend):
+        raise TypeError(
+            "expected a cost backend with 'name', 'options', 'files', 'require' and "
+            f"'build', got {obj!r}"
+        )
+    return obj
+
+
+#: Cost backend name -> backend.
+COST_BACKENDS: Registry[CostBackend] = Registry(
+    "cost backend",
+    "owin_cosim.cost_backends",
+    {
+        "analytic": "owin_cosim.accel.registry:AnalyticBackend",
+        "loopnest": "owin_cosim.accel.registry:LoopNestBackend",
+        "timeloop": "owin_cosim.accel.registry:TimeloopBackend",
+    },
+    _cost_backend,
+)
+
+#: The built-in cost backends, in the order the documentation lists them.
 BACKENDS: tuple[str, ...] = ("analytic", "loopnest", "timeloop")
 
 
 def backend_options(
     backend: str,
     latency_scale: float = 1.0,
-    mapper_evaluations: int = DEFAULT_EVALUATIONS,
+    mapper_evaluations: int | None = None,
     mapper_seed: int = 0,
 ) -> dict[str, Any]:
-    """The options that change what a cost of ``backend`` means (and so its cache key).
+    """The options of a built-in ``backend`` from plain values (for the estimator and tests).
 
     >>> backend_options("analytic", 2.0)
     {'latency_scale': 2.0}
     >>> backend_options("loopnest")
     {'latency_scale': 1.0, 'mapper_evaluations': 300, 'mapper_seed': 0}
     """
-    options: dict[str, Any] = {"latency_scale": float(latency_scale)}
-    if backend == "loopnest":
-        options["mapper_evaluations"] = int(mapper_evaluations)
-        options["mapper_seed"] = int(mapper_seed)
-    return options
+    from types import SimpleNamespace
+
+    mapper = SimpleNamespace(seed=mapper_seed)
+    if mapper_evaluations is not None:
+        mapper.evaluations = mapper_evaluations
+    section = {"latency_scale": latency_scale, "mapper": mapper}
+    return COST_BACKENDS.load(backend).options(section, Path("."))
 
 
 def make_cost_model(
@@ -74,49 +255,29 @@ def make_cost_model(
     chip : ChipSpec
         The accelerator.
     core_digest : str
-        Names the core in cache keys (a hash of the spec, or of the Timeloop files).
+        Names the core in cache keys (a hash of the spec); the backend's own files are
+        hashed into it too.
     backend : str
-        One of :data:`BACKENDS`.
+        A name registered in :data:`COST_BACKENDS`.
     options : dict
-        From :func:`backend_options`.
+        From the backend's ``options`` (or :func:`backend_options`).
     cache : CostCache, optional
         The persistent cache; ``None`` costs every layer.
     timeloop_arch : sequence of Path
-        ``timeloop`` only: the architecture and component files.
+        The backend's own input files (``timeloop``: architecture and components).
 
     Raises
     ------
-    ValueError
+    ConfigError
         For an unknown backend.
     BackendUnavailableError
-        ``timeloop`` without Timeloop installed.
+        When the backend cannot run here (``timeloop`` without Timeloop installed).
     """
-    scale = float(options.get("latency_scale", 1.0))
-    inner: CostModel
-    if backend == "analytic":
-        inner = AnalyticCostModel(chip, latency_scale=scale)
-        version = f"owin-cosim {__version__} analytic"
-    elif backend == "loopnest":
-        inner = LoopNestCostModel(
-            chip,
-            latency_scale=scale,
-            max_evaluations=int(options.get("mapper_evaluations", DEFAULT_EVALUATIONS)),
-            seed=int(options.get("mapper_seed", 0)),
-        )
-        version = f"owin-cosim {__version__} loopnest"
-    elif backend == "timeloop":
-        from owin_cosim.accel.timeloop.backend import TimeloopCostModel, timeloop_version
-
-        tl = TimeloopCostModel(timeloop_arch, clock_hz=chip.clock_hz, latency_scale=scale)
-        inner = tl
-        # The binary and the mapper settings both decide the answer.
-        settings = hashlib.sha256(json.dumps(tl.mapper, sort_keys=True).encode()).hexdigest()
-        version = f"timeloop {timeloop_version()} mapper {settings[:16]}"
-        core_digest = hashlib.sha256(
-            core_digest.encode() + b"".join(p.read_bytes() for p in timeloop_arch)
-        ).hexdigest()
-    else:
-        raise ValueError(f"unknown cost backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    impl = COST_BACKENDS.load(backend, None, "accelerator.cost_backend")
+    impl.require()
+    inner, version, extra = impl.build(chip, options, list(timeloop_arch))
+    if extra:
+        core_digest = hashlib.sha256(core_digest.encode() + extra).hexdigest()
     if cache is None:
         return inner
     return CachedCostModel(inner, cache, core_digest, version, dict(options))

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 __all__ = [
     "AdvanceResult",
     "ChunkTx",
     "Delivery",
     "NetworkBackend",
+    "NetworkRef",
     "RadioUse",
     "UplinkDevice",
+    "UplinkSetup",
 ]
 
 
@@ -137,3 +140,42 @@ class NetworkBackend(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """A recipe for a fresh network backend: plain data, so a problem can be pickled.
+
+    ``config`` is the backend's own validated configuration (a pydantic model or other
+    picklable value) and ``options`` anything else its type needs to build it.
+    """
+
+    backend: str
+    config: Any
+    devices: tuple[UplinkDevice, ...]
+    seed: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def create(self) -> NetworkBackend:
+        """Build the backend through the registry."""
+        from owin_cosim.network.registry import create_network
+
+        return create_network(self)
+
+
+@dataclass(frozen=True)
+class UplinkSetup:
+    """What a backend type tells the assembly about the uplink of one scenario."""
+
+    #: The backend of the real run.
+    network: NetworkRef
+    #: The surrogate that planners simulate (its own channel realisation).
+    planning: NetworkRef
+    #: Per device: mean full-band rate (bit/s), the planners' estimate.
+    mean_rate_bps: tuple[float, ...]
+    #: Per device, per chunk: earliest possible arrival (a bound, for lower bounds).
+    earliest_arrival_s: tuple[tuple[float, ...], ...]
+    #: Time to push every bit at an upper bound of the sum rate.
+    radio_bound_s: float
+    #: Radio resources shared per slot (e.g. resource blocks).
+    radio_units: int

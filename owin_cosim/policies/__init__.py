@@ -1,39 +1,15 @@
-"""Orchestration policies and their registry."""
+"""Orchestration policies: a policy turns a :class:`~owin_cosim.system.problem.Problem`
+into a :class:`~owin_cosim.system.plan.Plan`; the registry finds them by name.
+
+May import :mod:`owin_cosim.system` and :mod:`owin_cosim.sim` (planners evaluate
+candidate plans with the simulator); never a backend's internals.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-
-from owin_cosim.errors import ConfigError
 from owin_cosim.policies.base import Policy
 from owin_cosim.policies.pacs import Pacs
+from owin_cosim.policies.registry import POLICIES, make_policy
 from owin_cosim.policies.rtfs import Rtfs
 
 __all__ = ["POLICIES", "Pacs", "Policy", "Rtfs", "make_policy"]
-
-#: Policy name -> class.
-POLICIES: dict[str, type[Policy]] = {"rtfs": Rtfs, "pacs": Pacs}
-
-
-def make_policy(
-    name: str, params: dict[str, Any] | None = None, file: str | Path | None = None
-) -> Policy:
-    """Instantiate a registered policy, validating its parameters.
-
-    >>> make_policy("pacs", {"soft_ratio": 2.0}).params.soft_ratio
-    2.0
-    """
-    cls = POLICIES.get(name)
-    if cls is None:
-        raise ConfigError(
-            file, "policy.name", f"unknown policy {name!r}; expected one of: {', '.join(POLICIES)}"
-        )
-    from owin_cosim.scenario.schema import validation_to_config_error
-
-    try:
-        return cls(cls.Params.model_validate(params or {}))
-    except ValidationError as exc:
-        raise validation_to_config_error(exc, file, cls.Params, "policy.params") from None

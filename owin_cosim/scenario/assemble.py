@@ -1,45 +1,38 @@
 """Assemble a validated :class:`~owin_cosim.scenario.schema.Scenario` into a
-:class:`~owin_cosim.system.problem.Problem`: build the model, cost it on the accelerator, set up
-the network backend and the bounds.
+:class:`~owin_cosim.system.problem.Problem`: build the model, cost it on the accelerator
+through the cost-backend registry, and let the network backend type describe the uplink.
 
 Cross-file checks live here (each a :class:`~owin_cosim.errors.ConfigError` naming the
 file and key): model devices match scenario devices, files exist, the model is acyclic,
-every layer fits a core, requested backends are available.
-
-Random streams (all derived from the scenario ``seed``): fading ``[seed, 1, block]``,
-shadowing ``[seed, 2]``; the planning surrogate uses the same streams of a derived seed
-(``SeedSequence([seed, 7])``), i.e. another channel realisation with the same statistics.
+every layer fits a core, requested backends are registered and available. What a
+backend needs of its own section (ns-3 peak rates, Timeloop files, ...) is that
+backend's business: see :mod:`owin_cosim.network.registry` and
+:mod:`owin_cosim.accel.registry`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import ValidationError
 
 from owin_cosim.accel.analytic import AnalyticCostModel
-from owin_cosim.accel.cache import CostCache
+from owin_cosim.accel.cache import CachedCostModel, CostCache
 from owin_cosim.accel.cost_model import CostModel
-from owin_cosim.accel.registry import backend_options, make_cost_model
-from owin_cosim.accel.service.estimator import RemoteCostModel
+from owin_cosim.accel.registry import COST_BACKENDS, make_cost_model
 from owin_cosim.accel.spec import ChipSpec, load_chip_spec
-from owin_cosim.accel.timeloop.backend import HINT, timeloop_available
 from owin_cosim.errors import BackendUnavailableError, ConfigError
-from owin_cosim.network.base import NetworkBackend
-from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
-from owin_cosim.network.ns3.environment import INSTALL_HINT, ns3_installed
-from owin_cosim.network.ofdm import OfdmChannel, OfdmUplink
-from owin_cosim.policies import make_policy
+from owin_cosim.network.base import UplinkSetup
+from owin_cosim.network.ofdm.backend import planning_seed
+from owin_cosim.network.registry import NETWORK_BACKENDS
+from owin_cosim.policies.registry import make_policy
 from owin_cosim.scenario.model_file import load_model_file
-from owin_cosim.scenario.schema import Scenario, load_scenario, validation_to_config_error
-from owin_cosim.system.problem import CompiledDag, DeviceSpec, Interconnect, Problem
+from owin_cosim.scenario.schema import Scenario, load_scenario
+from owin_cosim.system.problem import CompiledDag, CostStats, DeviceSpec, Interconnect, Problem
 from owin_cosim.workload.graph import ModelGraph
 from owin_cosim.workload.zoo import (
     DEFAULT_ENCODER_BY_MODALITY,
@@ -50,15 +43,6 @@ from owin_cosim.workload.zoo import (
 )
 
 __all__ = ["assemble", "load_problem", "planning_seed"]
-
-
-def planning_seed(seed: int) -> int:
-    """The seed of the planning surrogate's channel: another realisation.
-
-    >>> planning_seed(1) == planning_seed(1) != 1
-    True
-    """
-    return int(np.random.SeedSequence([seed, 7]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def load_problem(
@@ -192,53 +176,26 @@ def _chip(s: Scenario, file: Path) -> ChipSpec:
     return load_chip_spec(spec_path)
 
 
-def _say(message: str) -> None:
-    print(f"owin-cosim: {message}", file=sys.stderr, flush=True)
-
-
-def _ns3_peak_rate_bps(s: Scenario, file: Path) -> float:
-    """Validate ``network.ns3`` against its scenario's schema; return the peak rate."""
-    from ns3_scenarios import SCENARIOS
-
-    name = s.network.ns3.scenario
-    module = SCENARIOS.get(name)
-    if module is None:
-        raise ConfigError(
-            file,
-            "network.ns3.scenario",
-            f"unknown ns-3 scenario {name!r}; expected one of: {', '.join(sorted(SCENARIOS))}",
-        )
-    try:
-        params = module.Params.model_validate(s.network.ns3.params)
-    except ValidationError as exc:
-        raise validation_to_config_error(exc, file, module.Params, "network.ns3.params") from None
-    return float(module.peak_rate_bps(params))
-
-
-def _timeloop_files(s: Scenario, file: Path) -> list[Path]:
-    files = [_resolve(file.parent, f) for f in s.accelerator.timeloop_arch]
-    for i, path in enumerate(files):
-        if not path.is_file():
-            raise ConfigError(file, f"accelerator.timeloop_arch[{i}]", f"no such file: {path}")
-    names = [p.name for p in files]
-    if len(set(names)) != len(names):
-        raise ConfigError(
-            file, "accelerator.timeloop_arch", "expected files with distinct names (basenames)"
-        )
-    return files
-
-
 def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
     """The scenario's cost backend: in process (cached) or a remote estimator service."""
     acc = s.accelerator
-    options = backend_options(
-        acc.cost_backend, acc.latency_scale, acc.mapper.evaluations, acc.mapper.seed
-    )
-    arch_files = _timeloop_files(s, file) if acc.cost_backend == "timeloop" else []
+    backend = COST_BACKENDS.load(acc.cost_backend, file, "accelerator.cost_backend")
+    section = acc.sections()
+    if acc.estimator is None:  # a remote service checks its own installation
+        try:
+            backend.require()
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(
+                f"{file}: accelerator.cost_backend is {acc.cost_backend!r}: {exc}"
+            ) from None
+    files = backend.files(section, file)
+    options = backend.options(section, file)
     if acc.estimator is not None:
+        from owin_cosim.accel.service.client import RemoteCostModel
+
         spec_doc = yaml.safe_load(chip.path.read_text()) if chip.path else {}
-        if arch_files:  # the service runs Timeloop on its side: ship the files' text
-            options["timeloop_arch"] = {p.name: p.read_text() for p in arch_files}
+        if files:  # the service runs the backend on its side: ship the files' text
+            options["timeloop_arch"] = {p.name: p.read_text() for p in files}
         return RemoteCostModel(
             acc.estimator,
             spec_doc,
@@ -254,8 +211,35 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
         acc.cost_backend,
         options,
         cache=CostCache() if acc.cache else None,
-        timeloop_arch=arch_files,
+        timeloop_arch=files,
     )
+
+
+def _cost_stats(cost: CostModel, layers: int) -> CostStats:
+    """What the costing did, then release the model's resources (cache, sockets)."""
+    if isinstance(cost, CachedCostModel):
+        stats = CostStats(cost.name, cost.calls, cost.hits)
+        cost.cache.close()
+    else:
+        calls = int(getattr(cost, "backend_calls", layers))
+        stats = CostStats(cost.name, calls, 0)
+    close = getattr(cost, "close", None)
+    if callable(close) and not isinstance(cost, CachedCostModel):
+        close()
+    return stats
+
+
+def _check_fits(s: Scenario, file: Path, chip: ChipSpec, model: ModelGraph) -> None:
+    analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    for layer in model.layers():
+        if not analytic.fits(layer):
+            raise ConfigError(
+                file,
+                "accelerator.spec",
+                f"layer {layer.name!r} needs at least {analytic.min_buffer_words(layer)} "
+                f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
+                "Expected a spec whose cores fit every layer",
+            )
 
 
 def assemble(
@@ -268,90 +252,41 @@ def assemble(
     """
     file = Path(file)
     make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
-    if s.network.backend == "ns3" and s.network.ns3.endpoint is None and not ns3_installed():
-        raise BackendUnavailableError(
-            f"{file}: network.backend is 'ns3' but ns-3 is not installed; {INSTALL_HINT}"
-        )
-    if s.accelerator.cost_backend == "timeloop" and s.accelerator.estimator is None:
-        if not timeloop_available():
-            raise BackendUnavailableError(f"{file}: accelerator.cost_backend is 'timeloop': {HINT}")
-        if not s.accelerator.timeloop_arch:
-            raise ConfigError(
-                file,
-                "accelerator.timeloop_arch",
-                "cost_backend 'timeloop' needs "
-                "the Timeloop architecture files (arch.yaml and its components)",
-            )
+    network_type = NETWORK_BACKENDS.load(s.network.backend, file, "network.backend")
     model, encoders = _build_model(s, file)
     devices = _devices(s, file, model, encoders)
+    uplink: UplinkSetup = network_type.setup(
+        s.network.sections(),
+        [d.uplink() for d in devices],
+        [d.chunk_bytes for d in devices],
+        s.seed,
+        file,
+    )
     chip = _chip(s, file)
-    analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    _check_fits(s, file, chip, model)
     cost = _cost_model(s, file, chip)
-    for layer in model.layers():
-        if not analytic.fits(layer):
-            raise ConfigError(
-                file,
-                "accelerator.spec",
-                f"layer {layer.name!r} needs at least {analytic.min_buffer_words(layer)} "
-                f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
-                "Expected a spec whose cores fit every layer",
-            )
-    dag = CompiledDag.build(model, cost, devices, chip.word_bytes, progress)
+    try:
+        dag = CompiledDag.build(model, cost, devices, chip.word_bytes, progress)
+    finally:
+        stats = _cost_stats(cost, len(model.layers()))
     noc = Interconnect(
         chip.hop_matrix(),
         chip.hop_latency_s,
         chip.link_bytes_per_s,
         chip.noc.energy_pJ_per_byte_hop,
     )
-    cfg = s.network.ofdm
-    uplinks = [d.uplink() for d in devices]
-    channel = OfdmChannel(cfg, uplinks, s.seed)
-    mean_rate = np.array([channel.mean_rate_bps(k) for k in range(len(devices))])
-    seed, pseed = s.seed, planning_seed(s.seed)
-
-    def surrogate() -> NetworkBackend:
-        return OfdmUplink(cfg, uplinks, pseed)
-
-    make_network: Callable[[], NetworkBackend]
-    if s.network.backend == "ns3":
-        ns3cfg = s.network.ns3
-        peak = _ns3_peak_rate_bps(s, file)
-        ns3_devices = [
-            Ns3Device(d.name, d.distance_m, 10.0 * math.log10(d.tx_power_W * 1e3)) for d in devices
-        ]
-        arrival = [[float(c) * 8.0 / peak for c in np.cumsum(d.chunk_bytes)] for d in devices]
-        radio_s = sum(d.payload_bytes for d in devices) * 8.0 / peak
-
-        def make_network() -> NetworkBackend:
-            return Ns3Uplink(ns3cfg, ns3_devices, seed, say=_say)
-
-        def planning_ns3() -> NetworkBackend:
-            return Ns3Uplink(ns3cfg, ns3_devices, pseed, say=_say)
-
-        make_planning = planning_ns3 if ns3cfg.planning == "ns3" else surrogate
-        units = len(devices)
-    else:
-        arrival, radio_s = channel.uplink_bounds([d.chunk_bytes for d in devices])
-
-        def make_network() -> NetworkBackend:
-            return OfdmUplink(cfg, uplinks, seed)
-
-        make_planning = surrogate
-        units = cfg.num_rbs
     return Problem(
         name=s.name,
         seed=s.seed,
         devices=devices,
         dag=dag,
         noc=noc,
-        make_network=make_network,
-        make_planning_network=make_planning,
-        mean_rate_bps=mean_rate,
-        earliest_arrival_s=arrival,
-        radio_bound_s=radio_s,
-        radio_units=units,
-        network_backend=s.network.backend,
-        cost_backend=cost.name,
-        cost_model=cost,
+        network=uplink.network,
+        planning_network=uplink.planning,
+        mean_rate_bps=np.array(uplink.mean_rate_bps),
+        earliest_arrival_s=[list(a) for a in uplink.earliest_arrival_s],
+        radio_bound_s=uplink.radio_bound_s,
+        cost=stats,
+        radio_units=uplink.radio_units,
         accelerator=chip.name,
     )

@@ -19,17 +19,28 @@ Examples
 from __future__ import annotations
 
 import math
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from owin_cosim.accel.registry import COST_BACKENDS
 from owin_cosim.errors import ConfigError
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ofdm.config import OfdmConfig
+from owin_cosim.network.registry import NETWORK_BACKENDS
+from owin_cosim.plugins import Registry
+from owin_cosim.policies.registry import POLICIES
+from owin_cosim.validation import validation_to_config_error
 
 __all__ = [
     "AcceleratorSection",
@@ -134,13 +145,59 @@ class DeviceConfig(_Strict):
         return max(math.hypot(*self.position_m), 1e-3)
 
 
-class NetworkSection(_Strict):
-    """The uplink backend and its parameters."""
+def _registered(registry: Registry[Any], name: str) -> str:
+    if name not in registry:
+        raise ValueError(
+            f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry.names())}"
+        )
+    return name
 
-    backend: Literal["ofdm", "ns3"] = "ofdm"
+
+def _plugin_sections(registry: Registry[Any], extra: dict[str, Any] | None) -> None:
+    """Keys beyond the declared ones may only be sections of plugin backends."""
+    builtin = {e.name for e in registry.entries() if e.builtin}
+    for key, value in (extra or {}).items():
+        if key in builtin or key not in registry:
+            raise ValueError(
+                f"unknown key {key!r}; expected a declared key or the options section of a "
+                f"plugin {registry.kind} (one of: "
+                f"{', '.join(n for n in registry.names() if n not in builtin) or 'none installed'})"
+            )
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a mapping of the plugin's options")
+
+
+class NetworkSection(_Strict):
+    """The uplink backend and its parameters.
+
+    A plugin network backend reads its options from the section named after it
+    (``network.<name>``); see ``docs/plugins.md``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    #: A registered network backend: ``ofdm``, ``ns3`` or a plugin's.
+    backend: str = "ofdm"
     ofdm: OfdmConfig = Field(default_factory=OfdmConfig)
     #: The ns-3 backend: scenario, its parameters, worker options.
     ns3: Ns3Config = Field(default_factory=Ns3Config)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        return _registered(NETWORK_BACKENDS, name)
+
+    @model_validator(mode="after")
+    def _plugin_options(self) -> NetworkSection:
+        _plugin_sections(NETWORK_BACKENDS, self.model_extra)
+        return self
+
+    def sections(self) -> dict[str, Any]:
+        """Every section as a plain mapping (what a backend type's ``setup`` reads)."""
+        return {
+            **{k: getattr(self, k) for k in type(self).model_fields},
+            **(self.model_extra or {}),
+        }
 
 
 class EncoderRef(_Strict):
@@ -182,11 +239,18 @@ class MapperSection(_Strict):
 
 
 class AcceleratorSection(_Strict):
-    """The multi-core accelerator and its cost backend."""
+    """The multi-core accelerator and its cost backend.
+
+    A plugin cost backend reads its options from the section named after it
+    (``accelerator.<name>``); see ``docs/plugins.md``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     #: Multi-core spec file (``accel_specs/*.yaml``), relative to the scenario file.
     spec: str
-    cost_backend: Literal["analytic", "loopnest", "timeloop"] = "analytic"
+    #: A registered cost backend: ``analytic``, ``loopnest``, ``timeloop`` or a plugin's.
+    cost_backend: str = "analytic"
     #: ``cost_backend: loopnest``: the mapping search per distinct layer shape.
     mapper: MapperSection = Field(default_factory=lambda: MapperSection())
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
@@ -201,12 +265,35 @@ class AcceleratorSection(_Strict):
     #: Longest wait for the estimator's answer to one batch.
     estimator_timeout_s: float = Field(60.0, gt=0)
 
+    @field_validator("cost_backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        return _registered(COST_BACKENDS, name)
+
+    @model_validator(mode="after")
+    def _plugin_options(self) -> AcceleratorSection:
+        _plugin_sections(COST_BACKENDS, self.model_extra)
+        return self
+
+    def sections(self) -> dict[str, Any]:
+        """Every key as a plain mapping (what a cost backend's ``options`` reads)."""
+        return {
+            **{k: getattr(self, k) for k in type(self).model_fields},
+            **(self.model_extra or {}),
+        }
+
 
 class PolicySection(_Strict):
     """The orchestration policy and its parameters."""
 
+    #: A registered policy: ``rtfs``, ``pacs`` or a plugin's.
     name: str = "pacs"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_policy(cls, name: str) -> str:
+        return _registered(POLICIES, name)
 
 
 class Scenario(_Strict):
@@ -220,6 +307,19 @@ class Scenario(_Strict):
     model: ModelSection = Field(default_factory=ModelSection)
     accelerator: AcceleratorSection
     policy: PolicySection = Field(default_factory=PolicySection)
+    #: The file the scenario was read from (relative paths inside are relative to it).
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Path:
+        """The scenario's file; ``./<name>.yaml`` (relative to the working directory) for
+        a scenario built in memory."""
+        return self._source if self._source is not None else Path(f"{self.name}.yaml")
+
+    def with_source(self, path: str | Path) -> Scenario:
+        """This scenario, recorded as read from ``path``."""
+        self._source = Path(path)
+        return self
 
     @field_validator("devices")
     @classmethod
@@ -281,74 +381,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _loc_to_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
-    """The declared keys of the sub-model at ``loc`` (to name them in errors)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        info = current.model_fields.get(part)
-        if info is None:
-            return None
-        current = _unwrap(info.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return None
-
-
-def _unwrap(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        models = [
-            a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)
-        ]
-        return models[0] if models else tp
-    if origin in (list, tuple):
-        return _unwrap(typing.get_args(tp)[0])
-    if origin is dict:
-        return _unwrap(typing.get_args(tp)[1])
-    return tp
-
-
-def validation_to_config_error(
-    exc: ValidationError, file: str | Path | None, root: type[BaseModel], prefix: str = ""
-) -> ConfigError:
-    """Turn pydantic's errors into one :class:`ConfigError` (first error, then the rest)."""
-    lines: list[tuple[str, str]] = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        # Union members add their type name to the location: drop it.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p in ("str", "EncoderRef")))
-        key = ".".join(x for x in (prefix, _loc_to_path(loc)) if x)
-        if err["type"] == "extra_forbidden":
-            allowed = _fields_at(root, loc[:-1])
-            msg = "unknown key" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and err["type"] not in ("value_error", "assertion_error"):
-                msg += f" (got {err['input']!r})"
-        lines.append((key, msg))
-    key, msg = lines[0]
-    if len(lines) > 1:
-        msg += "".join(f"\n  also: {k}: {m}" for k, m in lines[1:])
-    return ConfigError(file, key, msg)
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (schema only; see :mod:`owin_cosim.scenario.assemble`)."""
     data = load_yaml(path)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data).with_source(path)
     except ValidationError as exc:
         raise validation_to_config_error(exc, path, Scenario) from None

@@ -14,10 +14,10 @@ import networkx as nx
 import numpy as np
 
 from owin_cosim.accel.cost_model import CostModel
-from owin_cosim.network.base import NetworkBackend, UplinkDevice
+from owin_cosim.network.base import NetworkBackend, NetworkRef, UplinkDevice
 from owin_cosim.workload.graph import ModelGraph
 
-__all__ = ["CompiledDag", "DeviceSpec", "Interconnect", "Problem", "split_payload"]
+__all__ = ["CompiledDag", "CostStats", "DeviceSpec", "Interconnect", "Problem", "split_payload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,32 +176,64 @@ class CompiledDag:
         return g
 
 
+@dataclass(frozen=True)
+class CostStats:
+    """How the DAG was costed: by which backend, and how much came from the cache."""
+
+    backend: str
+    #: Layer costs computed by the backend (cache misses; remote: the service's calls).
+    calls: int
+    #: Layer costs served from the persistent cache.
+    hits: int
+
+
 @dataclass
 class Problem:
-    """Everything a policy plans on and the coordinator executes."""
+    """Everything a policy plans on and the coordinator executes.
+
+    Plain data: the network backends are recipes (:class:`NetworkRef`), built through
+    the registry when a run needs one, so a problem can be pickled and sent to another
+    process; a pickled-then-loaded problem gives the same results bit for bit.
+    """
 
     name: str
     seed: int
     devices: list[DeviceSpec]
     dag: CompiledDag
     noc: Interconnect
-    #: Make a fresh network backend for the real run.
-    make_network: Callable[[], NetworkBackend]
-    #: Make a fresh surrogate backend for planning (its own channel realisation).
-    make_planning_network: Callable[[], NetworkBackend]
+    #: The backend of the real run.
+    network: NetworkRef
+    #: The surrogate backend planners simulate (its own channel realisation).
+    planning_network: NetworkRef
     #: Per device: mean full-band rate (bit/s) used by planners as an estimate.
     mean_rate_bps: np.ndarray
     #: Per device, per chunk: earliest possible arrival time (a bound, for lower bounds).
     earliest_arrival_s: list[list[float]]
     #: Time to push every bit at an upper bound of the sum rate.
     radio_bound_s: float
-    #: The cost model the DAG was costed with (for cache statistics).
-    cost_model: CostModel | None = None
+    #: How the layers were costed.
+    cost: CostStats
     #: Radio resources shared per slot (RBs of the OFDM model).
     radio_units: int = 1
-    network_backend: str = "ofdm"
-    cost_backend: str = "analytic"
     accelerator: str = ""
+
+    @property
+    def network_backend(self) -> str:
+        """The name of the real run's network backend."""
+        return self.network.backend
+
+    @property
+    def cost_backend(self) -> str:
+        """The name of the cost backend the DAG was costed with."""
+        return self.cost.backend
+
+    def make_network(self) -> NetworkBackend:
+        """A fresh network backend for the real run."""
+        return self.network.create()
+
+    def make_planning_network(self) -> NetworkBackend:
+        """A fresh surrogate backend for planning."""
+        return self.planning_network.create()
 
     @property
     def num_cores(self) -> int:

@@ -1,0 +1,3 @@
+"""Results: the records of a run, its summary, and the writers (CSV, JSON, Chrome trace,
+Gantt chart, comparison).
+"""
