@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from owin_cosim.accel.analytic import AnalyticCostModel
-from owin_cosim.accel.loopnest.backend import LoopNestCostModel, layer_problem
+from owin_cosim.accel.loopnest.backend import LoopNestCostModel
 from owin_cosim.accel.loopnest.nest import evaluate
+from owin_cosim.accel.problem import cnn_layer_instance
 from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import load_scenario
@@ -36,7 +37,7 @@ def test_mapping_uses_the_mesh_and_fits_every_buffer() -> None:
     assert math.prod(spatial.factors.values()) <= MC4.core.num_pes
     assert cost.cycles >= layer.macs // MC4.core.num_pes
     assert cost.utilization >= 0.85  # the spatial templates find a (nearly) full mesh
-    r = evaluate(model.levels, model.compute, layer_problem(layer), mapping)
+    r = evaluate(model.levels, model.compute, cnn_layer_instance(layer), mapping)
     assert (r.cycles, r.energy_pJ) == (cost.cycles, cost.energy_pJ)
     for lvl in model.levels:
         if lvl.size_words is not None:
@@ -55,7 +56,7 @@ def test_mapping_uses_the_mesh_and_fits_every_buffer() -> None:
 def test_operation_count_is_exact(layer: Layer) -> None:
     model = LoopNestCostModel(MC4, max_evaluations=60)
     cost = model.layer_cost(layer)
-    r = evaluate(model.levels, model.compute, layer_problem(layer), model.mapping(layer))
+    r = evaluate(model.levels, model.compute, cnn_layer_instance(layer), model.mapping(layer))
     assert r.computes == cost.macs == layer.macs
     assert 0 < cost.utilization <= 1
 

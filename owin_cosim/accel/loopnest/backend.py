@@ -16,9 +16,11 @@ memoised per shape here and kept in the persistent cost cache by the scenario as
 **Channel-wise layers.** Depthwise, pooling and elementwise layers have no reduction
 over input channels, which the CNN-layer shape cannot say with ``C > 1``; they are priced
 as ``C = M = 1`` problems with the channels folded into ``N`` (inputs, outputs and
-operation count are exact). Two approximations follow, both small for these layers:
-depthwise weights are counted once per filter tap instead of once per tap and channel,
-and an elementwise layer's second and further operands are not counted as reads.
+operation count are exact), by :func:`~owin_cosim.accel.problem.cnn_layer_instance`, the
+conversion the ``timeloop`` backend uses too. Two approximations follow, both small for
+these layers: depthwise weights are counted once per filter tap instead of once per tap
+and channel, and an elementwise layer's second and further operands are not counted as
+reads.
 
 **Bandwidth.** The core's DRAM share limits reads and writes separately, as Timeloop
 treats a level's read and write bandwidths (the ``analytic`` roofline lets them share).
@@ -45,16 +47,16 @@ import math
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
 from owin_cosim.accel.loopnest.mapper import Constraints, SearchResult, TargetConstraint, search
 from owin_cosim.accel.loopnest.nest import ComputeUnit, NestLevel, NestResult, summarize
+from owin_cosim.accel.problem import cnn_layer_instance
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.accel.timeloop.formats import MappingDirective
 from owin_cosim.errors import ConfigError
-from owin_cosim.workload.graph import Layer, OpKind
+from owin_cosim.workload.graph import Layer
 
 __all__ = [
     "DEFAULT_EVALUATIONS",
     "LoopNestCostModel",
     "core_levels",
-    "layer_problem",
     "spatial_templates",
 ]
 
@@ -158,22 +160,6 @@ def spatial_templates(
     return [c for _, _, c in scored[:count]]
 
 
-def layer_problem(layer: Layer) -> dict[str, int]:
-    """The CNN-layer instance the loop-nest model prices for ``layer``.
-
-    >>> from owin_cosim.workload.graph import depthwise2d
-    >>> p = layer_problem(depthwise2d("dw", C=32, P=14, Q=14, R=3))
-    >>> p["C"], p["M"], p["N"]
-    (1, 1, 32)
-    """
-    inst = dict(layer.problem_instance())
-    if layer.op not in (OpKind.CONV, OpKind.MATMUL):
-        inst["N"] = layer.N * layer.C
-        inst["C"] = 1
-        inst["M"] = 1
-    return inst
-
-
 class LoopNestCostModel:
     """Per-layer cost from the best mapping the search finds on one core.
 
@@ -212,7 +198,7 @@ class LoopNestCostModel:
         self._memo: dict[tuple[object, ...], tuple[LayerCost, SearchResult]] = {}
 
     def _search(self, layer: Layer) -> tuple[LayerCost, SearchResult]:
-        problem = layer_problem(layer)
+        problem = cnn_layer_instance(layer)
         key = (layer.op, layer.operands, tuple(sorted(problem.items())))
         hit = self._memo.get(key)
         if hit is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from owin_cosim.accel.problem import cnn_layer_instance
 from owin_cosim.errors import ConfigError
 from owin_cosim.workload.graph import Layer, OpKind
 
@@ -198,8 +199,12 @@ def layer_from_problem(instance: dict[str, int], name: str = "layer") -> Layer:
 
 
 def layer_to_problem(layer: Layer) -> dict[str, Any]:
-    """A Timeloop problem document (``problem: {shape: CNN-Layer, instance}``)."""
-    return {"problem": {"shape": {"name": "CNN-Layer"}, "instance": layer.problem_instance()}}
+    """A Timeloop problem document (``problem: {shape: CNN-Layer, instance}``).
+
+    The instance is :func:`~owin_cosim.accel.problem.cnn_layer_instance` (channel-wise
+    layers with their channels folded into ``N``), as the loop-nest backend prices it.
+    """
+    return {"problem": {"shape": {"name": "CNN-Layer"}, "instance": cnn_layer_instance(layer)}}
 
 
 # ---- mappings -------------------------------------------------------------------------
