@@ -21,6 +21,7 @@ def test_run_writes_every_output(tmp_path: Path, tiny_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "events.csv",
         "gantt.png",
+        "plan.json",
         "summary.json",
         "trace.json",
     ]
@@ -51,7 +52,7 @@ def test_same_seed_same_bytes(tmp_path: Path, tiny_path: Path) -> None:
     for name in ("one", "two"):
         res = runner.invoke(app, ["run", str(tiny_path), "--out", str(tmp_path / name)])
         assert res.exit_code == 0, res.output
-    for f in ("summary.json", "events.csv", "trace.json", "gantt.png"):
+    for f in ("summary.json", "events.csv", "plan.json", "trace.json", "gantt.png"):
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
 
 

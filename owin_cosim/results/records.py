@@ -88,6 +88,9 @@ class RunResult:
     #: Wall time of the event loop (network included, start-up and teardown excluded);
     #: not part of the summary, which must not depend on the machine.
     run_wall_s: float = 0.0
+    #: The content of ``plan.json``: the plan as decided and where every layer ran
+    #: (see :mod:`owin_cosim.system.plan_file`); not part of the summary.
+    plan_file: dict[str, Any] = field(default_factory=dict)
 
     def upload_finish_s(self) -> dict[str, float]:
         """Per device: when its last chunk arrived."""

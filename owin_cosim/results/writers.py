@@ -1,11 +1,12 @@
 """Writing a run's results directory, atomically.
 
 A results directory holds ``summary.json``, ``events.csv`` (long form: one row per chunk
-transmission and per layer execution), ``trace.json`` (Chrome/Perfetto) and
-``gantt.png``. Everything is written into a hidden sibling directory first and moved into
-place only when complete, so an interrupted or failed run never leaves a directory that
-looks like a result, and an earlier result at the same place is replaced only by a
-complete new one.
+transmission and per layer execution), ``plan.json`` (the plan, readable by
+``owin-cosim run --plan``; see :mod:`owin_cosim.system.plan_file`), ``trace.json``
+(Chrome/Perfetto) and ``gantt.png``. Everything is written into a hidden sibling
+directory first and moved into place only when complete, so an interrupted or failed
+run never leaves a directory that looks like a result, and an earlier result at the
+same place is replaced only by a complete new one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from owin_cosim.results.gantt import plot_gantt
 from owin_cosim.results.records import RunResult
 from owin_cosim.results.trace import chrome_trace
+from owin_cosim.system.plan_file import write_plan_doc
 
 __all__ = ["CSV_COLUMNS", "atomic_directory", "write_json", "write_results"]
 
@@ -119,6 +121,8 @@ def write_results(
                 writer.writerow(
                     {k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()}
                 )
+        if result.plan_file:
+            write_plan_doc(tmp / "plan.json", result.plan_file)
         write_json(tmp / "trace.json", chrome_trace(result))
         if plot:
             plot_gantt(result, tmp / "gantt.png")

@@ -9,7 +9,9 @@ The coordinator owns the global clock. Its loop:
    and release the layers waiting for that data; a completion releases successors;
 3. dispatch the ready layers (``eft``: decreasing upward rank, each to the core with the
    earliest finish time counting NoC transfers from its predecessors' cores) and
-   schedule their completions.
+   schedule their completions. A plan's ``priorities`` replace the ranks, its
+   ``placement`` fixes a layer's core, and its ``core_order`` holds a ready layer until
+   the layer before it on its core has been dispatched.
 
 Everything is deterministic: ties break by event kind, insertion order, rank, layer
 number and core number.
@@ -29,9 +31,42 @@ from owin_cosim.results.records import ChunkRecord, LayerRecord, RadioRecord, Ru
 from owin_cosim.sim.engine import EventKind, EventQueue
 from owin_cosim.system.lower_bound import lower_bound
 from owin_cosim.system.plan import Plan
+from owin_cosim.system.plan_file import ExecutedSchedule, check_plan, plan_to_json
 from owin_cosim.system.problem import Problem
 
 __all__ = ["execute", "makespan_of"]
+
+
+def _schedule_arrays(
+    plan: Plan, problem: Problem
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The plan's priorities, fixed cores and core-order predecessors, by layer number.
+
+    Fixed core and predecessor are -1 where the plan leaves them free; None when the plan
+    sets no placement or core order at all (the plain ``eft`` path).
+    """
+    dag = problem.dag
+    if plan.placement is None and plan.priorities is None and plan.core_order is None:
+        return dag.rank_s, None, None
+    check_plan(plan, problem)  # names, cores and a core order free of cycles
+    index = {name: v for v, name in enumerate(dag.names)}
+    priority = dag.rank_s.copy()
+    for name, value in (plan.priorities or {}).items():
+        priority[index[name]] = value
+    if plan.placement is None and plan.core_order is None:
+        return priority, None, None
+    fixed = np.full(len(dag), -1, dtype=np.int64)
+    for name, core in (plan.placement or {}).items():
+        fixed[index[name]] = core
+    if plan.core_order is None:
+        return priority, fixed, None
+    after = np.full(len(dag), -1, dtype=np.int64)
+    for core, names in plan.core_order.items():
+        prev = -1
+        for name in names:
+            v = index[name]
+            fixed[v], after[v], prev = core, prev, v
+    return priority, fixed, after
 
 
 class _Run:
@@ -56,6 +91,8 @@ class _Run:
         self.finish = np.full(n, math.nan)
         self.noc_pJ = np.zeros(n)
         self.core_free = np.zeros(m)
+        self.dispatched: list[int] = []  # layers in dispatch order (the executed core order)
+        self.priority, self.fixed_core, self.turn_after = _schedule_arrays(plan, problem)
         self.done_layers = 0
         self.chunks_left = [d.chunks for d in problem.devices]
         self.deliveries: list[Delivery] = []
@@ -120,28 +157,52 @@ class _Run:
     def dispatch(self) -> None:
         if not self.ready:
             return
-        dag, noc = self.problem.dag, self.problem.noc
-        rank = dag.rank_s
+        rank = self.priority
         self.ready.sort(key=lambda v: (-rank[v], v))
-        for v in self.ready:
-            arrive = np.full(noc.num_cores, self.now)
-            for p in dag.preds[v]:
-                np.maximum(
-                    arrive,
-                    self.finish[p] + noc.transfer_s(dag.out_bytes[p], int(self.core_of[p])),
-                    out=arrive,
-                )
-            begin = np.maximum(arrive, self.core_free)
-            j = int(np.argmin(begin))  # equal durations on every core: min start = min finish
-            end = float(begin[j] + dag.duration_s[v])
-            self.core_of[v], self.start[v], self.finish[v] = j, begin[j], end
-            self.core_free[j] = end
-            self.noc_pJ[v] = (
-                sum(dag.out_bytes[p] * noc.hops[int(self.core_of[p]), j] for p in dag.preds[v])
-                * noc.energy_pJ_per_byte_hop
+        if self.turn_after is None:
+            for v in self.ready:
+                self.place(v)
+            self.ready.clear()
+            return
+        # A core order holds a layer until its predecessor in the order is placed, which
+        # may happen later in this same pass: repeat until a pass places nothing more.
+        after = self.turn_after
+        pending = self.ready
+        while True:
+            held = []
+            for v in pending:
+                if after[v] < 0 or self.core_of[after[v]] >= 0:
+                    self.place(v)
+                else:
+                    held.append(v)
+            if not held or len(held) == len(pending):
+                break
+            pending = held
+        self.ready = held
+
+    def place(self, v: int) -> None:
+        """Put ready layer ``v`` on its fixed core, or on the earliest-finish one."""
+        dag, noc = self.problem.dag, self.problem.noc
+        arrive = np.full(noc.num_cores, self.now)
+        for p in dag.preds[v]:
+            np.maximum(
+                arrive,
+                self.finish[p] + noc.transfer_s(dag.out_bytes[p], int(self.core_of[p])),
+                out=arrive,
             )
-            self.queue.push(end, EventKind.LAYER_DONE, v)
-        self.ready.clear()
+        begin = np.maximum(arrive, self.core_free)
+        fixed = -1 if self.fixed_core is None else int(self.fixed_core[v])
+        # Equal durations on every core: min start = min finish.
+        j = fixed if fixed >= 0 else int(np.argmin(begin))
+        end = float(begin[j] + dag.duration_s[v])
+        self.core_of[v], self.start[v], self.finish[v] = j, begin[j], end
+        self.core_free[j] = end
+        self.noc_pJ[v] = (
+            sum(dag.out_bytes[p] * noc.hops[int(self.core_of[p]), j] for p in dag.preds[v])
+            * noc.energy_pJ_per_byte_hop
+        )
+        self.dispatched.append(v)
+        self.queue.push(end, EventKind.LAYER_DONE, v)
 
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> float:
@@ -164,9 +225,13 @@ class _Run:
                     self.queue.push(d.last_byte_s, EventKind.DELIVERY, d)
             batch = self.queue.pop_simultaneous()
             if not batch:
+                why = (
+                    f"{len(self.ready)} ready layers wait for their turn in core_order"
+                    if self.ready
+                    else "layers wait for data that no device will send"
+                )
                 raise ScheduleError(
-                    f"deadlock at t={self.now:.6g} s: {n - self.done_layers} layers wait for "
-                    "data that no device will send"
+                    f"deadlock at t={self.now:.6g} s: {n - self.done_layers} layers left; {why}"
                 )
             self.now = batch[0].time
             for event in batch:
@@ -263,4 +328,15 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         plan.describe(),
     )
     result.run_wall_s = run_wall_s
+    result.plan_file = plan_to_json(plan, problem, _executed(run, makespan))
     return result
+
+
+def _executed(run: _Run, makespan_s: float) -> ExecutedSchedule:
+    """Where and in what order every layer actually ran (replaying it gives the same run)."""
+    names = run.problem.dag.names
+    order: dict[int, list[str]] = {j: [] for j in range(run.problem.num_cores)}
+    for v in run.dispatched:
+        order[int(run.core_of[v])].append(names[v])
+    placement = {names[v]: int(run.core_of[v]) for v in range(len(names))}
+    return ExecutedSchedule(makespan_s, placement, order)

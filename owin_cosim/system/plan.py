@@ -12,6 +12,18 @@ A plan fixes the *rules*; the coordinator applies them to the events that really
   device has arrived (no overlap, as RTFS).
 - ``dispatch``: how ready layers go to cores. ``"eft"``: in decreasing upward rank, each
   to the core giving the earliest finish time, NoC transfers included.
+
+Three optional fields pin down the compute side further (None: the policy leaves it to
+``eft``; see ``docs/plans.md``):
+
+- ``placement``: layer name -> core index. A placed layer goes to that core (at the
+  earliest start there) instead of the core ``eft`` would pick.
+- ``priorities``: layer name -> priority, replacing the layer's upward rank (in seconds)
+  when the ready list is sorted (larger first, ties by layer number).
+- ``core_order``: core index -> layer names. A listed layer runs on that core, and is
+  dispatched only after the layer before it in the list has been dispatched (so it starts
+  no earlier than that one ends). The order must agree with precedence: the DAG's edges
+  plus each list's consecutive pairs must form no cycle, or the run would deadlock.
 """
 
 from __future__ import annotations
@@ -48,6 +60,9 @@ class Plan:
     compute_release: Literal["on_arrival", "after_all_uploads"]
     dispatch: Literal["eft"] = "eft"
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    placement: dict[str, int] | None = None
+    priorities: dict[str, float] | None = None
+    core_order: dict[int, list[str]] | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description, written into ``summary.json``."""
@@ -59,5 +74,23 @@ class Plan:
             "chunk_order": [f"{d}#{c}" for d, c in self.chunk_order],
             "compute_release": self.compute_release,
             "dispatch": self.dispatch,
+            # Only when set, so that the summaries of plain policy runs stay as they were.
+            **{k: v for k, v in self.schedule().items() if v is not None},
             **self.notes,
+        }
+
+    def schedule(self) -> dict[str, Any]:
+        """The optional compute-side fields, JSON-ready (None where not set).
+
+        >>> Plan("p", (RadioPhase({"a": 1.0}),), (("a", 0),), "on_arrival",
+        ...      core_order={1: ["x", "y"]}).schedule()
+        {'placement': None, 'priorities': None, 'core_order': {'1': ['x', 'y']}}
+        """
+        order = self.core_order
+        return {
+            "placement": None if self.placement is None else dict(self.placement),
+            "priorities": None if self.priorities is None else dict(self.priorities),
+            "core_order": None
+            if order is None
+            else {str(j): list(names) for j, names in sorted(order.items())},
         }
