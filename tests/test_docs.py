@@ -29,3 +29,45 @@ def test_every_scenario_key_is_documented() -> None:
     text = (REPO / "docs" / "scenario.md").read_text(encoding="utf-8")
     missing = [k for k in _keys(Scenario) if f"`{k}`" not in text]
     assert not missing, f"undocumented scenario keys: {missing}"
+
+
+#: Plugin entry-point groups: dotted names that are not modules.
+ENTRY_POINT_GROUPS = {
+    "owin_cosim.policies",
+    "owin_cosim.cost_backends",
+    "owin_cosim.network_backends",
+}
+
+
+def test_every_module_the_docs_name_exists() -> None:
+    """Docs name modules by path (``owin_cosim/sim/coordinator.py``), by dotted name or
+    by their path inside the package (``sim/coordinator.py``); each must exist."""
+    import importlib.util
+    import re
+
+    pkg = REPO / "owin_cosim"
+    subpackages = {p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()}
+    missing = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        for path in re.findall(r"\bowin_cosim/[\w/]+\.py\b", text):
+            if not (REPO / path).is_file():
+                missing.append(f"{doc.name}: {path}")
+        for dotted in re.findall(r"\bowin_cosim(?:\.\w+)+", text):
+            if dotted in ENTRY_POINT_GROUPS:
+                continue
+            parts = dotted.split(".")
+            # the longest prefix that is a module; the rest may be attributes
+            found = any(
+                importlib.util.find_spec(".".join(parts[:n])) is not None
+                for n in range(len(parts), 1, -1)
+                if (pkg / "/".join(parts[1:n])).with_suffix(".py").is_file()
+                or (pkg / "/".join(parts[1:n]) / "__init__.py").is_file()
+            )
+            if not found:
+                missing.append(f"{doc.name}: {dotted}")
+        for path in re.findall(r"`((?:\w+/)+\w+\.py)", text):
+            top = path.split("/")[0]
+            if top in subpackages and not (pkg / path).is_file():
+                missing.append(f"{doc.name}: {path}")
+    assert not missing, f"docs name modules that do not exist: {sorted(set(missing))}"
