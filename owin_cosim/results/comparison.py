@@ -64,9 +64,7 @@ def plain_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def comparison_doc(
-    scenario: str, seed: int, rows: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
+def comparison_doc(scenario: str, seed: int, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The content of ``comparison.json`` (the first policy is the reference)."""
     ref = rows[0]["makespan_s"]
     return {
