@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from owin_cosim import __version__
-from owin_cosim.accel.cache import CachedCostModel, CostCache
+from owin_cosim.accel.cache import CachedCostModel, CostCache, code_version
 from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.errors import ConfigError
@@ -113,7 +113,8 @@ class AnalyticBackend(_Builtin):
 
         scale = float(options.get("latency_scale", 1.0))
         model = AnalyticCostModel(chip, latency_scale=scale)
-        return model, f"owin-cosim {__version__} analytic", b""
+        version = f"owin-cosim {__version__} analytic {code_version(AnalyticCostModel.__module__)}"
+        return model, version, b""
 
 
 class LoopNestBackend(_Builtin):
@@ -144,7 +145,8 @@ class LoopNestBackend(_Builtin):
             max_evaluations=int(options.get("mapper_evaluations", DEFAULT_EVALUATIONS)),
             seed=int(options.get("mapper_seed", 0)),
         )
-        return model, f"owin-cosim {__version__} loopnest", b""
+        version = f"owin-cosim {__version__} loopnest {code_version(LoopNestCostModel.__module__)}"
+        return model, version, b""
 
 
 class TimeloopBackend(_Builtin):
@@ -186,7 +188,8 @@ class TimeloopBackend(_Builtin):
         model = TimeloopCostModel(list(files), clock_hz=chip.clock_hz, latency_scale=scale)
         # The binary and the mapper settings both decide the answer.
         settings = hashlib.sha256(json.dumps(model.mapper, sort_keys=True).encode()).hexdigest()
-        version = f"timeloop {timeloop_version()} mapper {settings[:16]}"
+        code = code_version(TimeloopCostModel.__module__)  # our problem writer, stats parser
+        version = f"timeloop {timeloop_version()} mapper {settings[:16]} code {code}"
         return model, version, b"".join(p.read_bytes() for p in files)
 
 
