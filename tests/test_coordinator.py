@@ -545,12 +545,6 @@ def test_layers_that_can_never_run_raise_schedule_error(
     assert net.closed  # closed on the error path too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a first phase with empty until_done is kept until the first delivery of any "
-    "device instead of ending at once (later phases with nothing to wait for are passed "
-    "over at once); reachable through plan files, where until_done defaults to []",
-)
 def test_a_first_phase_with_nothing_to_wait_for_ends_at_once() -> None:
     # Phase 0 waits for no device, so by the rule "phase i holds until every device of its
     # until_done is done" phase 1 is in force from t = 0 (as the coordinator does for a

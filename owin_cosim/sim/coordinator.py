@@ -101,8 +101,11 @@ class _Run:
 
     # ---- radio side ---------------------------------------------------------------
     def start_radio(self) -> None:
-        phase = self.plan.radio_phases[0]
-        self.net.set_shares(phase.shares, 0.0)
+        phases = self.plan.radio_phases
+        # Leading phases with nothing to wait for hold for no time (as later ones do).
+        while self.phase + 1 < len(phases) and not phases[self.phase].until_done:
+            self.phase += 1
+        self.net.set_shares(phases[self.phase].shares, 0.0)
         for dev, chunk in self.plan.chunk_order:
             d = self.problem.devices[self.problem.device_index(dev)]
             self.net.submit(ChunkTx(dev, chunk, d.chunk_bytes[chunk]), 0.0)
