@@ -152,10 +152,11 @@ class Layer:
         return self.N * channels * self.P * self.Q
 
     def problem_instance(self) -> dict[str, int]:
-        """The ``problem.instance`` mapping of Timeloop's CNN-layer problem.
+        """The layer's dimensions as one mapping: what identifies its cost (cache keys).
 
-        Depthwise, pool and eltwise layers map onto the CNN-layer shape with ``M = 1``
-        (per channel), which gives the same operation count.
+        Channel-wise layers (depthwise, pool, eltwise) report ``M = 1``. This is an
+        identity, not the problem handed to a cost backend: that one is
+        :func:`owin_cosim.accel.problem.cnn_layer_instance` (channels folded into ``N``).
         """
         return {
             "C": self.C,
