@@ -88,7 +88,9 @@ class Registry(Generic[T]):
         out = [Entry(n, t, "owin-cosim") for n, t in self._builtins.items()]
         plugins: list[Entry] = []
         for ep in importlib.metadata.entry_points(group=self.group):
-            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            # A distribution whose metadata lacks a name (a half-removed install) must
+            # not break the listing (None would not sort against a name).
+            dist = (ep.dist.name if ep.dist is not None else None) or "unknown distribution"
             plugins.append(Entry(ep.name, ep.value, dist))
         seen = set(self._builtins)
         for e in sorted(plugins, key=lambda e: (e.name, e.provider)):
@@ -131,7 +133,9 @@ class Registry(Generic[T]):
         ConfigError
             For an unknown name (see :meth:`entry`).
         PluginError
-            If a plugin cannot be imported or is not what this registry holds.
+            If a plugin cannot be imported or is not what this registry holds (also when
+            its ``name`` attribute is not the name it is registered under: results and
+            network recipes carry that name).
         """
         if name in self._loaded:
             return self._loaded[name]
@@ -139,6 +143,9 @@ class Registry(Generic[T]):
         try:
             obj = _import(e.target)
             checked: T = self._check(obj) if self._check is not None else obj
+            own = getattr(checked, "name", name)
+            if own != name:
+                raise TypeError(f"its name is {own!r}; expected the registered name {name!r}")
         except Exception as exc:
             if e.builtin:
                 raise

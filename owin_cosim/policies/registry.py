@@ -17,6 +17,7 @@ where ``Greedy`` is a :class:`~owin_cosim.policies.base.Policy` subclass. See
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ __all__ = ["POLICIES", "make_policy"]
 def _policy_class(obj: Any) -> type[Policy]:
     if not (isinstance(obj, type) and issubclass(obj, Policy)):
         raise TypeError(f"expected a subclass of owin_cosim.policies.Policy, got {obj!r}")
+    if inspect.isabstract(obj):
+        raise TypeError(f"{obj.__name__} does not implement {sorted(obj.__abstractmethods__)}")
+    if not isinstance(getattr(obj, "name", None), str):
+        raise TypeError(f"{obj.__name__} has no class attribute 'name' (a str)")
     return obj
 
 
