@@ -50,19 +50,6 @@ broken-net = no_such_module:Y
 
 
 # ---- installing -----------------------------------------------------------------------
-def _setuptools_builds_wheels() -> bool:
-    """Whether pip can build the example offline with this interpreter's setuptools:
-    it needs ``bdist_wheel``, from the ``wheel`` package or setuptools >= 70.1."""
-    if importlib.util.find_spec("wheel") is not None:
-        return True
-    try:
-        version = importlib.metadata.version("setuptools")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    major, minor = (int(p) for p in re.findall(r"\d+", version)[:2])
-    return (major, minor) >= (70, 1)
-
-
 def _install_with_pip(target: Path, scratch: Path) -> None:
     """``pip install --target``, offline, from a copy (the build writes into the tree)."""
     source = scratch / "src"
@@ -88,25 +75,6 @@ def _install_with_pip(target: Path, scratch: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _install_by_hand(target: Path) -> None:
-    """What ``pip install --target`` lays out, written from ``pyproject.toml``: the
-    package and a ``.dist-info`` holding its metadata and the declared entry points."""
-    meta = tomllib.loads((PLUGIN / "pyproject.toml").read_text(encoding="utf-8"))
-    project = meta["project"]
-    for pkg in meta["tool"]["setuptools"]["packages"]:
-        shutil.copytree(PLUGIN / pkg, target / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    init = (PLUGIN / PACKAGE / "__init__.py").read_text(encoding="utf-8")
-    found = re.search(r'^__version__ = "([^"]+)"', init, re.M)
-    assert found is not None
-    version = found.group(1)
-    info = target / f"{project['name'].replace('-', '_')}-{version}.dist-info"
-    groups = "\n".join(
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items())
-        for group, eps in project["entry-points"].items()
-    )
-    _write_dist_info(info, project["name"], version, groups)
-
-
 def _write_dist_info(info: Path, name: str, version: str, entry_points: str) -> None:
     info.mkdir(parents=True)
     (info / "METADATA").write_text(
@@ -117,17 +85,12 @@ def _write_dist_info(info: Path, name: str, version: str, entry_points: str) -> 
 
 @pytest.fixture(scope="session")
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin, installed once: by pip where it can build offline, else laid
-    out by hand (setuptools < 70.1 without ``wheel`` cannot build a wheel here)."""
+    """The example plugin, installed once by a real, offline ``pip install --target``
+    (``wheel`` is a test dependency: setuptools needs it to build)."""
     target = tmp_path_factory.mktemp("plugin-site")
     t0 = time.perf_counter()
-    if _setuptools_builds_wheels():
-        _install_with_pip(target, tmp_path_factory.mktemp("plugin-build"))
-        how = "pip"
-    else:
-        _install_by_hand(target)
-        how = "by hand"
-    print(f"example plugin installed {how} in {time.perf_counter() - t0:.2f} s")
+    _install_with_pip(target, tmp_path_factory.mktemp("plugin-build"))
+    print(f"example plugin installed by pip in {time.perf_counter() - t0:.2f} s")
     assert (target / PACKAGE / "policy.py").is_file()
     return target
 
