@@ -23,7 +23,8 @@ from pathlib import Path
 
 from results_file import write_section
 
-from owin_cosim.accel.loopnest.nest import evaluate, load_case
+from owin_cosim.accel.loopnest.cases import load_case
+from owin_cosim.accel.loopnest.nest import evaluate
 
 #: The real Timeloop runs shipped with the tests (``tests/data/timeloop_reference/README.md``).
 REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "timeloop_reference"

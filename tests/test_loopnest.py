@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from owin_cosim.accel.loopnest.nest import (
+from owin_cosim.accel.loopnest.cases import evaluate_case
+from owin_cosim.accel.loopnest.levels import (
     REGISTER_FALLBACK_PJ,
     ComputeUnit,
     NestLevel,
-    evaluate,
-    evaluate_case,
     levels_from_arch,
 )
+from owin_cosim.accel.loopnest.nest import evaluate
 from owin_cosim.accel.timeloop.formats import ArchComponent
 from owin_cosim.accel.timeloop.formats import MappingDirective as D
 from owin_cosim.errors import ConfigError

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel, levels_from_arch
 from owin_cosim.accel.loopnest.mapper import Constraints, read_constraints, search, search_case
-from owin_cosim.accel.loopnest.nest import ComputeUnit, NestLevel, evaluate, levels_from_arch
+from owin_cosim.accel.loopnest.nest import evaluate
 from owin_cosim.accel.timeloop.formats import read_architecture, read_ert
 from tests.conftest import timeloop_reference
 
@@ -145,8 +146,8 @@ def test_optimization_metrics() -> None:
 
 
 def test_v4_case_reads_containers_metrics_and_cluster_capacity() -> None:
+    from owin_cosim.accel.loopnest.cases import read_case_inputs
     from owin_cosim.accel.loopnest.mapper import read_search_settings
-    from owin_cosim.accel.loopnest.nest import read_case_inputs
 
     inp = read_case_inputs(V4 / "simba_like__AlexNet_layer1")
     settings = read_search_settings(inp.settings)

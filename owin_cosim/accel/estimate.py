@@ -135,7 +135,7 @@ def estimate_layer(
             write_mapping_to,
             progress,
         )
-    from owin_cosim.accel.loopnest.nest import evaluate_files
+    from owin_cosim.accel.loopnest.cases import evaluate_files
 
     return _result(
         evaluate_files(arch, problem, mapping, _find_ert(arch, ert)),
@@ -155,8 +155,9 @@ def _searched(
     write_mapping_to: Path | None,
     progress: Progress | None,
 ) -> dict[str, Any]:
+    from owin_cosim.accel.loopnest.cases import mapper_settings_of
     from owin_cosim.accel.loopnest.mapper import search_design
-    from owin_cosim.accel.loopnest.nest import mapper_settings_of, summarize
+    from owin_cosim.accel.loopnest.nest import summarize
     from owin_cosim.accel.timeloop.formats import (
         flatten_architecture,
         mapping_to_doc,

@@ -3,7 +3,7 @@
 :class:`LoopNestCostModel` prices a layer on one core of a chip spec the way
 ``timeloop-mapper`` would: it turns the core (DRAM share, global buffer, per-PE
 scratchpad, MAC mesh; :mod:`owin_cosim.accel.spec`) into the storage levels of
-:mod:`owin_cosim.accel.loopnest.nest`, the layer into a CNN-layer problem, and runs the
+:mod:`owin_cosim.accel.loopnest.levels`, the layer into a CNN-layer problem, and runs the
 seeded, evaluation-bounded search of :mod:`owin_cosim.accel.loopnest.mapper` (no
 architecture constraints: every tiling, loop order, spatial unrolling and bypass choice
 that fits is allowed). The best mapping by cycles, then energy, gives the cost.
@@ -45,8 +45,9 @@ from __future__ import annotations
 import math
 
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
+from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel
 from owin_cosim.accel.loopnest.mapper import Constraints, SearchResult, TargetConstraint, search
-from owin_cosim.accel.loopnest.nest import ComputeUnit, NestLevel, NestResult, summarize
+from owin_cosim.accel.loopnest.nest import NestResult, summarize
 from owin_cosim.accel.problem import cnn_layer_instance
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.accel.timeloop.formats import MappingDirective
@@ -121,7 +122,7 @@ def spatial_templates(
     mesh on its own; these seeds let the search start from one, like a dataflow
     template in a Timeloop constraints file.
 
-    >>> from owin_cosim.accel.loopnest.nest import NestLevel
+    >>> from owin_cosim.accel.loopnest.levels import NestLevel
     >>> lv = [NestLevel("DRAM", 1, None, 1, None, None, 1.0, 1.0, 1.0),
     ...       NestLevel("glb", 1, 4096, 1, None, None, 1.0, 1.0, 1.0),
     ...       NestLevel("spad", 16, 64, 1, None, None, 1.0, 1.0, 1.0)]

@@ -1,7 +1,7 @@
 """A seeded, budgeted mapping search over :mod:`~owin_cosim.accel.loopnest.nest` (the mapper).
 
 Given the storage levels and compute unit of one core
-(:func:`~owin_cosim.accel.loopnest.nest.levels_from_arch`), a CNN-layer problem and the
+(:func:`~owin_cosim.accel.loopnest.levels.levels_from_arch`), a CNN-layer problem and the
 architecture's Timeloop constraints (:func:`read_constraints`), :func:`search` looks
 for the best mapping by Timeloop's ``optimization-metrics`` (:func:`read_optimization_metrics`):
 ``[delay, energy]`` (fewest cycles, then least energy; the default and the v0.3 runs) or
@@ -71,15 +71,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owin_cosim.accel.loopnest.nest import (
-    DATASPACES,
-    ComputeUnit,
-    NestLevel,
-    NestResult,
-    evaluate,
-    levels_from_arch,
-    read_case_inputs,
-)
+from owin_cosim.accel.loopnest.cases import read_case_inputs
+from owin_cosim.accel.loopnest.levels import DATASPACES, ComputeUnit, NestLevel, levels_from_arch
+from owin_cosim.accel.loopnest.nest import NestResult, evaluate
 from owin_cosim.accel.timeloop.formats import (
     ArchComponent,
     MappingDirective,
@@ -687,7 +681,7 @@ def search(
     Parameters
     ----------
     levels, compute
-        From :func:`~owin_cosim.accel.loopnest.nest.levels_from_arch`.
+        From :func:`~owin_cosim.accel.loopnest.levels.levels_from_arch`.
     problem : dict
         CNN-layer instance (``R, S, P, Q, C, M, N``, strides, dilations).
     constraints : Constraints
@@ -807,7 +801,7 @@ class SearchSettings:
 def read_search_settings(settings: Path | Mapping[str, Any]) -> SearchSettings:
     """The constraints and ``optimization-metrics`` of a design.
 
-    ``settings`` comes from :func:`~owin_cosim.accel.loopnest.nest.mapper_settings_of`:
+    ``settings`` comes from :func:`~owin_cosim.accel.loopnest.cases.mapper_settings_of`:
     a v0.3 ``inputs`` folder (every ``*constraints*.yaml`` in it, the objective from its
     ``mapper.yaml``; Timeloop's default without one) or a v0.4 processed input document
     (its constraints and ``mapper`` section).
