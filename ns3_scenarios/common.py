@@ -41,9 +41,12 @@ class CommonParams(BaseModel):
     segment_bytes: int = Field(1448, ge=64, le=8960)
     #: UDP sending rate per device (the application paces its packets).
     udp_rate_mbps: float = Field(20.0, gt=0)
-    #: UDP: a chunk whose tail never arrives is closed (with losses) this long after its
-    #: last packet was sent.
-    udp_loss_timeout_s: float = Field(0.2, gt=0)
+    #: UDP (application-level retransmission): the device asks the server again for a
+    #: chunk's report when none came this long after its last request.
+    udp_report_timeout_s: float = Field(0.2, gt=0)
+    #: UDP: the run fails when this many requests in a row for a chunk's report go
+    #: unanswered (the device's link is down).
+    udp_max_requests: int = Field(25, ge=1)
     #: Warm-up (association / attach, TCP handshakes) must end within this simulated time.
     warmup_limit_s: float = Field(10.0, gt=0)
     #: Simulated time after which an ``advance`` without any delivery is an error.
@@ -104,7 +107,7 @@ def install_apps(
         tcp = params.transports.get(dev.name, params.transport) == "tcp"
         port = base_port + dev.index
         sink = owin.NewSink()
-        sink.Configure(dev.index, port, tcp)
+        sink.Configure(dev.index, port, tcp, params.segment_bytes)
         server.AddApplication(sink)
         sender = owin.NewSender()
         peer = ns.InetSocketAddress(server_addr, port).ConvertTo()
@@ -113,7 +116,8 @@ def install_apps(
             tcp,
             params.segment_bytes,
             params.udp_rate_mbps * 1e6,
-            params.udp_loss_timeout_s,
+            params.udp_report_timeout_s,
+            params.udp_max_requests,
             sink,
         )
         nodes.Get(dev.index).AddApplication(sender)

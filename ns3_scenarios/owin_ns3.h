@@ -1,11 +1,14 @@
 // owin-cosim's C++ side inside ns-3, compiled at run time by cppyy (cppyy.cppdef).
 //
 // - ChunkSender: an application on a device that sends the chunks handed to it, in
-//   order, over TCP (a byte stream, BulkSend-like) or UDP (paced packets, each with a
-//   SeqTsSizeHeader: seq = chunk id, size = end offset of the packet in its chunk).
+//   order, over TCP (a byte stream, BulkSend-like) or UDP (paced datagrams, each with a
+//   ChunkHeader, and an application-level selective-repeat ARQ: the last datagram of a
+//   chunk asks the sink for a report, the sender sends again the segments the report
+//   lists as missing, and asks again when no report comes in time).
 // - ChunkSink: an application at the edge server, one per device, that turns received
-//   bytes into per-chunk deliveries (first and last byte time, bytes, losses) and stops
-//   the simulator at each delivery, so the coordinator can react before going on.
+//   bytes into per-chunk deliveries (first and last byte time, bytes, bytes sent again)
+//   and stops the simulator at each delivery, so the coordinator can react before going
+//   on. A chunk is delivered only when every one of its bytes has arrived.
 // - UlShareScheduler: an LTE MAC scheduler that wraps ns-3's round-robin scheduler and
 //   re-partitions the uplink resource blocks of every TTI among the scheduled UEs in
 //   proportion to the coordinator's weights (contiguous blocks, MCS from each UE's own
@@ -23,6 +26,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace owin
@@ -38,19 +42,33 @@ struct ChunkDelivery
     double submit;
     double first;
     double last;
+    /// UDP: bytes sent again because they did not arrive (0 over TCP, whose own
+    /// retransmissions stay inside ns-3's TCP).
     uint64_t lost;
+    /// Distinct bytes of the chunk that arrived: always ``nbytes`` (checked by the worker).
+    uint64_t received;
+};
+
+/// A UDP chunk whose sender gave up: its requests for a report went unanswered.
+struct ChunkFailure
+{
+    uint32_t device;
+    uint32_t chunk;
+    uint32_t requests;
 };
 
 /// Shared state between Python and the applications of one simulation.
 struct Hub
 {
     std::vector<ChunkDelivery> done;
+    std::vector<ChunkFailure> failed;
     bool stopOnDelivery = true;
     uint64_t bytesReceived = 0;
 
     void Clear()
     {
         done.clear();
+        failed.clear();
     }
 };
 
@@ -98,6 +116,67 @@ CancelEvent(EventId ev)
     Simulator::Cancel(ev);
 }
 
+/// The header of owin's UDP datagrams, both ways. DATA (device to server): a segment of
+/// a chunk, which may ask for a report. REPORT (server to device): the segments of a
+/// chunk still missing, as a bitmap in the payload (bit i: bytes [i, i + 1) x segment);
+/// an empty payload means the chunk is complete.
+class ChunkHeader : public Header
+{
+  public:
+    static constexpr uint8_t kData = 0;
+    static constexpr uint8_t kReport = 1;
+
+    static TypeId GetTypeId()
+    {
+        static TypeId tid = TypeId("owin::ChunkHeader")
+                                .SetParent<Header>()
+                                .SetGroupName("Owin")
+                                .AddConstructor<ChunkHeader>();
+        return tid;
+    }
+
+    TypeId GetInstanceTypeId() const override
+    {
+        return GetTypeId();
+    }
+
+    uint32_t GetSerializedSize() const override
+    {
+        return 1 + 4 + 8 + 4;
+    }
+
+    void Serialize(Buffer::Iterator i) const override
+    {
+        i.WriteU8(kind);
+        i.WriteHtonU32(chunk);
+        i.WriteHtonU64(offset);
+        i.WriteHtonU32(request);
+    }
+
+    uint32_t Deserialize(Buffer::Iterator start) override
+    {
+        Buffer::Iterator i = start;
+        kind = i.ReadU8();
+        chunk = i.ReadNtohU32();
+        offset = i.ReadNtohU64();
+        request = i.ReadNtohU32();
+        return GetSerializedSize();
+    }
+
+    void Print(std::ostream& os) const override
+    {
+        os << (kind == kData ? "data" : "report") << " chunk=" << chunk << " offset=" << offset
+           << " request=" << request;
+    }
+
+    uint8_t kind = kData;
+    uint32_t chunk = 0;
+    /// DATA: offset of the segment's first byte in its chunk.
+    uint64_t offset = 0;
+    /// DATA: 0, or the id of a request for a report; REPORT: the request it answers.
+    uint32_t request = 0;
+};
+
 class ChunkSink : public Application
 {
   public:
@@ -108,11 +187,24 @@ class ChunkSink : public Application
         return tid;
     }
 
-    void Configure(uint32_t device, uint16_t port, bool tcp)
+    void Configure(uint32_t device, uint16_t port, bool tcp, uint32_t segment)
     {
         m_device = device;
         m_port = port;
         m_tcp = tcp;
+        m_segment = segment;
+    }
+
+    uint32_t DeviceIndex() const
+    {
+        return m_device;
+    }
+
+    /// UDP bookkeeping (no effect on the simulation): the sender sent ``n`` bytes of
+    /// ``chunk`` again; reported with the chunk's delivery.
+    void NoteResent(uint32_t chunk, uint64_t n)
+    {
+        m_resent[chunk] += n;
     }
 
     /// A chunk will come, after those already expected (called at submission).
@@ -121,6 +213,15 @@ class ChunkSink : public Application
         if (nbytes == 0)
         {
             return; // a warm-up call (see Warm-up in ns3_worker.py); chunks are never empty
+        }
+        if (!m_tcp)
+        {
+            Incoming in;
+            in.nbytes = nbytes;
+            in.submit = submit;
+            in.got.assign((nbytes + m_segment - 1) / m_segment, false);
+            m_incoming[chunk] = in;
+            return;
         }
         Pending p;
         p.chunk = chunk;
@@ -131,29 +232,26 @@ class ChunkSink : public Application
         m_pending.push_back(p);
     }
 
-    /// UDP: the sender finished a chunk long ago and its tail never came: close it.
-    void Expire(uint32_t chunk)
-    {
-        for (auto& p : m_pending)
-        {
-            if (p.chunk == chunk)
-            {
-                CloseUpTo(chunk);
-                return;
-            }
-        }
-    }
-
   private:
+    /// TCP: a chunk expected on the byte stream, from offset ``start``.
     struct Pending
     {
         uint32_t chunk;
         uint64_t nbytes;
         double submit;
         uint64_t start;
-        uint64_t received = 0;
         double first = -1.0;
-        double lastRx = -1.0;
+    };
+
+    /// UDP: a chunk not complete yet, with the segments that arrived.
+    struct Incoming
+    {
+        uint64_t nbytes = 0;
+        double submit = 0.0;
+        double first = -1.0;
+        std::vector<bool> got;
+        size_t segments = 0;
+        uint64_t received = 0;
     };
 
     void StartApplication() override
@@ -204,9 +302,12 @@ class ChunkSink : public Application
             }
             else
             {
-                SeqTsSizeHeader h;
+                ChunkHeader h;
                 packet->RemoveHeader(h);
-                OnDatagram(h.GetSeq(), h.GetSize(), packet->GetSize());
+                if (h.kind == ChunkHeader::kData)
+                {
+                    OnDatagram(socket, from, h, packet->GetSize());
+                }
             }
         }
     }
@@ -227,66 +328,83 @@ class ChunkSink : public Application
             {
                 break;
             }
-            Deliver(p, now, 0);
+            Deliver(p.chunk, p.nbytes, p.submit, p.first, now, 0, p.nbytes);
             m_pending.pop_front();
         }
     }
 
-    void OnDatagram(uint32_t chunk, uint64_t endOffset, uint32_t payload)
+    void OnDatagram(Ptr<Socket> socket, const Address& from, const ChunkHeader& h,
+                    uint32_t payload)
     {
         const double now = Simulator::Now().GetSeconds();
         TheHub().bytesReceived += payload;
-        for (auto& p : m_pending)
+        auto it = m_incoming.find(h.chunk);
+        if (it != m_incoming.end() && payload > 0)
         {
-            if (p.chunk != chunk)
+            Incoming& in = it->second;
+            const uint64_t seg = h.offset / m_segment;
+            if (in.first < 0)
             {
-                continue;
+                in.first = now;
             }
-            if (p.first < 0)
+            if (seg < in.got.size() && !in.got[seg])
             {
-                p.first = now;
+                in.got[seg] = true;
+                in.segments += 1;
+                in.received += payload;
             }
-            p.received += payload;
-            p.lastRx = now;
-            if (endOffset >= p.nbytes)
+            if (in.segments == in.got.size())
             {
-                CloseUpTo(chunk);
+                Deliver(h.chunk, in.nbytes, in.submit, in.first, now, m_resent[h.chunk],
+                        in.received);
+                m_incoming.erase(it);
+                m_complete.insert(h.chunk);
             }
-            else
-            {
-                // Any earlier chunk still open lost its tail: a later chunk is arriving.
-                CloseBefore(chunk);
-            }
-            return;
+        }
+        if (h.request != 0)
+        {
+            Report(socket, from, h.chunk, h.request);
         }
     }
 
-    void CloseBefore(uint32_t chunk)
+    /// UDP: answer a request for a report on ``chunk`` (also after its delivery, in
+    /// case the report that said so was lost).
+    void Report(Ptr<Socket> socket, const Address& to, uint32_t chunk, uint32_t request)
     {
-        const double now = Simulator::Now().GetSeconds();
-        while (!m_pending.empty() && m_pending.front().chunk != chunk)
+        std::vector<uint8_t> bits;
+        auto it = m_incoming.find(chunk);
+        if (it != m_incoming.end())
         {
-            Pending& p = m_pending.front();
-            Deliver(p, now, p.nbytes - std::min(p.nbytes, p.received));
-            m_pending.pop_front();
+            const std::vector<bool>& got = it->second.got;
+            bits.assign((got.size() + 7) / 8, 0);
+            for (size_t i = 0; i < got.size(); ++i)
+            {
+                if (!got[i])
+                {
+                    bits[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+                }
+            }
         }
+        else if (m_complete.count(chunk) == 0)
+        {
+            return; // a chunk never expected: nothing to report
+        }
+        Ptr<Packet> p = bits.empty()
+                            ? Create<Packet>()
+                            : Create<Packet>(bits.data(), static_cast<uint32_t>(bits.size()));
+        ChunkHeader h;
+        h.kind = ChunkHeader::kReport;
+        h.chunk = chunk;
+        h.request = request;
+        p->AddHeader(h);
+        socket->SendTo(p, 0, to);
     }
 
-    void CloseUpTo(uint32_t chunk)
+    void Deliver(uint32_t chunk, uint64_t nbytes, double submit, double first, double now,
+                 uint64_t lost, uint64_t received)
     {
-        CloseBefore(chunk);
-        if (!m_pending.empty())
-        {
-            Pending& p = m_pending.front();
-            Deliver(p, Simulator::Now().GetSeconds(), p.nbytes - std::min(p.nbytes, p.received));
-            m_pending.pop_front();
-        }
-    }
-
-    void Deliver(Pending& p, double now, uint64_t lost)
-    {
-        ChunkDelivery d{m_device, p.chunk, p.nbytes, p.submit, p.first < 0 ? now : p.first, now,
-                        lost};
+        ChunkDelivery d{m_device, chunk, nbytes, submit, first < 0 ? now : first, now,
+                        lost,     received};
         TheHub().done.push_back(d);
         if (TheHub().stopOnDelivery)
         {
@@ -302,6 +420,10 @@ class ChunkSink : public Application
     std::deque<Pending> m_pending;
     uint64_t m_expectedEnd = 0;
     uint64_t m_rx = 0;
+    uint32_t m_segment = 1448;
+    std::map<uint32_t, Incoming> m_incoming;
+    std::set<uint32_t> m_complete;
+    std::map<uint32_t, uint64_t> m_resent;
 };
 
 class ChunkSender : public Application
@@ -315,13 +437,14 @@ class ChunkSender : public Application
     }
 
     void Configure(Address peer, bool tcp, uint32_t segment, double udpRateBps,
-                   double udpLossTimeout, Ptr<ChunkSink> sink)
+                   double udpReportTimeout, uint32_t udpMaxRequests, Ptr<ChunkSink> sink)
     {
         m_peer = peer;
         m_tcp = tcp;
         m_segment = segment;
         m_udpRate = udpRateBps;
-        m_udpLossTimeout = udpLossTimeout;
+        m_udpReportTimeout = udpReportTimeout;
+        m_udpMaxRequests = udpMaxRequests;
         m_sink = sink;
     }
 
@@ -352,6 +475,29 @@ class ChunkSender : public Application
         uint64_t sent;
     };
 
+    /// UDP: a datagram that goes out before new data: a segment sent again, or a bare
+    /// request for a report (``length`` 0).
+    struct Resend
+    {
+        uint32_t chunk;
+        uint64_t offset;
+        uint32_t length;
+        uint32_t request;
+    };
+
+    /// UDP: a chunk sent in full at least once, not yet reported complete.
+    struct Awaiting
+    {
+        uint64_t nbytes = 0;
+        /// The request that ended the latest round of segments: older reports are stale.
+        uint32_t roundRequest = 0;
+        /// The latest request (the timer answers only this one).
+        uint32_t lastRequest = 0;
+        /// Requests in a row without an answer.
+        uint32_t unanswered = 0;
+        EventId timer;
+    };
+
     void StartApplication() override
     {
         TypeId tid = m_tcp ? TcpSocketFactory::GetTypeId() : UdpSocketFactory::GetTypeId();
@@ -366,6 +512,7 @@ class ChunkSender : public Application
         }
         else
         {
+            m_socket->SetRecvCallback(MakeCallback(&ChunkSender::HandleReport, this));
             m_connected = true;
         }
         Pump();
@@ -428,48 +575,178 @@ class ChunkSender : public Application
         }
         else if (!m_next.IsPending())
         {
-            SendDatagram();
+            // Keep the pacing also across idle gaps (a chunk released, resends queued).
+            const Time wait = m_earliest - Simulator::Now();
+            if (wait.IsStrictlyPositive())
+            {
+                m_next = Simulator::Schedule(wait, &ChunkSender::SendDatagram, this);
+            }
+            else
+            {
+                SendDatagram();
+            }
         }
     }
 
+    /// UDP: send the next datagram (resends first, then new data), paced at the rate.
     void SendDatagram()
     {
-        if (m_queue.empty())
+        ChunkHeader h;
+        uint32_t n = 0;
+        if (!m_resend.empty())
+        {
+            const Resend r = m_resend.front();
+            m_resend.pop_front();
+            h.chunk = r.chunk;
+            h.offset = r.offset;
+            h.request = r.request;
+            n = r.length;
+            if (n > 0)
+            {
+                m_sink->NoteResent(r.chunk, n);
+            }
+        }
+        else if (!m_queue.empty())
+        {
+            Item& it = m_queue.front();
+            n = static_cast<uint32_t>(std::min<uint64_t>(it.nbytes - it.sent, m_segment));
+            h.chunk = it.chunk;
+            h.offset = it.sent;
+            it.sent += n;
+            if (it.sent >= it.nbytes)
+            {
+                // The chunk's last segment asks for the first report.
+                h.request = m_nextRequest++;
+                Awaiting a;
+                a.nbytes = it.nbytes;
+                a.roundRequest = a.lastRequest = h.request;
+                m_awaiting[it.chunk] = a;
+                m_queue.pop_front();
+            }
+        }
+        else
         {
             return;
         }
-        Item& it = m_queue.front();
-        uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(it.nbytes - it.sent, m_segment));
         Ptr<Packet> p = Create<Packet>(n);
-        SeqTsSizeHeader h;
-        h.SetSeq(it.chunk);
-        h.SetSize(it.sent + n);
         p->AddHeader(h);
         m_socket->Send(p);
-        it.sent += n;
-        if (it.sent >= it.nbytes)
+        auto awaiting = h.request != 0 ? m_awaiting.find(h.chunk) : m_awaiting.end();
+        if (awaiting != m_awaiting.end())
         {
-            Simulator::Schedule(Seconds(m_udpLossTimeout), &ChunkSink::Expire, m_sink, it.chunk);
-            m_queue.pop_front();
+            Awaiting& a = awaiting->second;
+            Simulator::Cancel(a.timer);
+            a.timer = Simulator::Schedule(Seconds(m_udpReportTimeout),
+                                          &ChunkSender::ReportTimedOut,
+                                          this,
+                                          h.chunk,
+                                          h.request);
         }
-        if (!m_queue.empty())
+        const Time gap = Seconds((n + h.GetSerializedSize()) * 8.0 / m_udpRate);
+        m_earliest = Simulator::Now() + gap;
+        if (!m_resend.empty() || !m_queue.empty())
         {
-            m_next = Simulator::Schedule(Seconds((n + h.GetSerializedSize()) * 8.0 / m_udpRate),
-                                         &ChunkSender::SendDatagram, this);
+            m_next = Simulator::Schedule(gap, &ChunkSender::SendDatagram, this);
         }
+    }
+
+    /// UDP: no report came for the latest request on ``chunk``: ask again, or give up.
+    void ReportTimedOut(uint32_t chunk, uint32_t request)
+    {
+        auto it = m_awaiting.find(chunk);
+        if (it == m_awaiting.end() || it->second.lastRequest != request)
+        {
+            return; // answered, or a newer request is out
+        }
+        Awaiting& a = it->second;
+        a.unanswered += 1;
+        if (a.unanswered >= m_udpMaxRequests)
+        {
+            TheHub().failed.push_back({m_sink->DeviceIndex(), chunk, a.unanswered});
+            Simulator::Stop();
+            return;
+        }
+        a.lastRequest = m_nextRequest++;
+        m_resend.push_back({chunk, 0, 0, a.lastRequest});
+        Pump();
+    }
+
+    /// UDP: a report from the sink: the chunk is complete, or resend what it lists.
+    void HandleReport(Ptr<Socket> socket)
+    {
+        Ptr<Packet> packet;
+        while ((packet = socket->Recv()))
+        {
+            ChunkHeader h;
+            if (packet->GetSize() < h.GetSerializedSize())
+            {
+                continue;
+            }
+            packet->RemoveHeader(h);
+            auto it = m_awaiting.find(h.chunk);
+            if (h.kind != ChunkHeader::kReport || it == m_awaiting.end() ||
+                h.request < it->second.roundRequest)
+            {
+                continue; // done already, or sent before the latest resends went out
+            }
+            Awaiting& a = it->second;
+            a.unanswered = 0;
+            Simulator::Cancel(a.timer);
+            DropResends(h.chunk);
+            std::vector<uint8_t> bits(packet->GetSize());
+            if (!bits.empty())
+            {
+                packet->CopyData(bits.data(), static_cast<uint32_t>(bits.size()));
+            }
+            std::vector<Resend> missing;
+            for (uint64_t i = 0; i < bits.size() * 8ULL && i * m_segment < a.nbytes; ++i)
+            {
+                if ((bits[i / 8] >> (i % 8)) & 1u)
+                {
+                    const uint64_t offset = i * m_segment;
+                    const auto length =
+                        static_cast<uint32_t>(std::min<uint64_t>(m_segment, a.nbytes - offset));
+                    missing.push_back({h.chunk, offset, length, 0});
+                }
+            }
+            if (missing.empty())
+            {
+                m_awaiting.erase(it);
+                continue;
+            }
+            // The round's last resend asks for the next report; it arms the timer when it
+            // leaves (the round may wait behind other chunks' resends).
+            missing.back().request = m_nextRequest++;
+            a.roundRequest = a.lastRequest = missing.back().request;
+            m_resend.insert(m_resend.end(), missing.begin(), missing.end());
+            Pump();
+        }
+    }
+
+    void DropResends(uint32_t chunk)
+    {
+        m_resend.erase(std::remove_if(m_resend.begin(),
+                                      m_resend.end(),
+                                      [chunk](const Resend& r) { return r.chunk == chunk; }),
+                       m_resend.end());
     }
 
     Address m_peer;
     bool m_tcp = true;
     uint32_t m_segment = 1448;
     double m_udpRate = 50e6;
-    double m_udpLossTimeout = 0.2;
+    double m_udpReportTimeout = 0.2;
+    uint32_t m_udpMaxRequests = 25;
     Ptr<ChunkSink> m_sink;
     Ptr<Socket> m_socket;
     bool m_connected = false;
     std::deque<Item> m_queue;
     uint64_t m_released = 0;
     EventId m_next;
+    Time m_earliest;
+    std::deque<Resend> m_resend;
+    std::map<uint32_t, Awaiting> m_awaiting;
+    uint32_t m_nextRequest = 1;
 };
 
 inline void
@@ -827,7 +1104,7 @@ inline std::string
 RegisterTypes()
 {
     return UlShareScheduler::GetTypeId().GetName() + " " + ChunkSender::GetTypeId().GetName() +
-           " " + ChunkSink::GetTypeId().GetName();
+           " " + ChunkSink::GetTypeId().GetName() + " " + ChunkHeader::GetTypeId().GetName();
 }
 
 inline Ptr<ChunkSender>

@@ -133,13 +133,15 @@ def build(ns: Any, owin: Any, params: Params, devices: list[Ns3Device], seed: in
     addresses.SetBase(ns.Ipv4Address("10.1.0.0"), ns.Ipv4Mask("255.255.0.0"))
     ap_if = addresses.Assign(ap_dev)
     addresses.Assign(sta_devs)
-    # ARP queues only 3 packets while resolving: fill the caches before any traffic.
-    ns.NeighborCacheHelper().PopulateNeighborCache()
 
     def associated() -> bool:
         return all(bool(sta_devs.Get(i).GetMac().IsAssociated()) for i in range(k))
 
     wait_for(ns, owin, associated, params.warmup_limit_s, "association of every station")
+    # ARP queues only 3 packets while resolving (a UDP burst loses the rest): fill the
+    # caches before any traffic. Only now: a station's association is a link change,
+    # which flushes its cache.
+    ns.NeighborCacheHelper().PopulateNeighborCache()
     senders, sinks = install_apps(ns, owin, ap.Get(0), ap_if.GetAddress(0), stas, devices, params)
     wait_for(
         ns,

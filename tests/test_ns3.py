@@ -7,22 +7,28 @@ missing ns-3 is a failure, not a silent skip.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import math
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from owin_cosim.network.base import ChunkTx, Delivery
+from owin_cosim.network.base import ChunkTx, Delivery, NetworkBackend
 from owin_cosim.network.ns3.backend import Ns3Config, Ns3Device, Ns3Uplink, Ns3WorkerError
 from owin_cosim.network.ns3.environment import ns3_installed
 from owin_cosim.policies import make_policy
+from owin_cosim.results.writers import write_results
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
 from owin_cosim.sim.coordinator import execute
@@ -44,7 +50,7 @@ def _devices(*spec: tuple[str, float]) -> list[Ns3Device]:
     return [Ns3Device(name, dist, 20.0) for name, dist in spec]
 
 
-def _drain(net: Ns3Uplink, step: float | None = None) -> list[Delivery]:
+def _drain(net: NetworkBackend, step: float | None = None) -> list[Delivery]:
     out: list[Delivery] = []
     t = 0.0
     while net.has_backlog():
@@ -77,7 +83,8 @@ def test_wifi_deliveries_follow_physics_and_never_pass_the_grant() -> None:
     the farther device and the bigger payload take longer."""
     cfg = Ns3Config(scenario="wifi-ax-uplink", params={"channel_width_mhz": 20})
     order = ["near", "far", "big"]
-    with Ns3Uplink(cfg, _devices(("near", 5.0), ("far", 45.0), ("big", 5.0)), 3) as net:
+    net = Ns3Uplink(cfg, _devices(("near", 5.0), ("far", 45.0), ("big", 5.0)), 3)
+    with net:
         net.set_shares({"near": 1}, 0.0)
         net.submit(ChunkTx("near", 0, 60_000), 0.0)
         net.submit(ChunkTx("far", 0, 60_000), 0.0)
@@ -237,6 +244,167 @@ def test_stuck_worker_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (
         not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes()
     )
+
+
+@contextlib.contextmanager
+def _cpu_load() -> Iterator[None]:
+    """A busy machine: two busy loops per core, for the duration of the block."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(2 * (os.cpu_count() or 1))
+    ]
+    try:
+        time.sleep(1.0)  # every loop running
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+def test_crashed_worker_is_reported_dead_within_2_s_on_a_busy_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A C++ crash ends the worker at once (no debugger stack dump first), so it is
+    reported as dead, by its signal and with ns-3's message, long before any reply
+    timeout."""
+    monkeypatch.setenv("OWIN_COSIM_NS3_FAULT", "abort@0.002")
+    cfg = Ns3Config(
+        scenario="wifi-ax-uplink", params={"channel_width_mhz": 20}, heartbeat_timeout_s=60.0
+    )
+    net = Ns3Uplink(cfg, _devices(("a", 5.0)), 1)
+    net.submit(ChunkTx("a", 0, 200_000), 0.0)
+    with _cpu_load(), pytest.raises(Ns3WorkerError) as info:
+        t = time.monotonic()
+        _drain(net)
+    took = time.monotonic() - t
+    text = str(info.value)
+    assert "died (killed by signal SIGABRT) during 'advance'" in text, text
+    assert "fault injection" in text and "wifi-ax-uplink" in text
+    assert took < 2.0, f"reported after {took:.2f} s"
+
+
+def test_killed_worker_is_reported_dead_within_2_s_on_a_busy_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker killed in the middle of a request (here one that would never answer) is
+    reported as dead, with its signal, whatever the reply timeout."""
+    monkeypatch.setenv("OWIN_COSIM_NS3_FAULT", "hang")
+    cfg = Ns3Config(
+        scenario="wifi-ax-uplink", params={"channel_width_mhz": 20}, heartbeat_timeout_s=60.0
+    )
+    net = Ns3Uplink(cfg, _devices(("a", 5.0)), 1)
+    assert net._proc is not None
+    pid = net._proc.pid
+    killed_at: list[float] = []
+
+    def kill() -> None:
+        killed_at.append(time.monotonic())
+        os.kill(pid, signal.SIGKILL)
+
+    net.submit(ChunkTx("a", 0, 1000), 0.0)
+    timer = threading.Timer(0.5, kill)
+    with _cpu_load(), pytest.raises(Ns3WorkerError) as info:
+        timer.start()
+        net.advance(math.inf)
+    reported_at = time.monotonic()
+    timer.join()
+    assert "died (killed by signal SIGKILL) during 'advance'" in str(info.value)
+    assert reported_at - killed_at[0] < 2.0, f"reported {reported_at - killed_at[0]:.2f} s after"
+
+
+#: UDP over a congested LTE cell: packets paced at 20 Mbit/s into ns-3's default RLC
+#: buffer (10 KiB) of a 15-RB uplink, which drops what does not fit.
+_LOSSY_UDP = {"transport": "udp", "ul_bandwidth_rbs": 15, "rlc_buffer_bytes": 10 * 1024}
+
+
+def _lossy_udp_run(seed: int) -> tuple[list[Delivery], list[dict[str, Any]]]:
+    """Deliveries, and the worker's own delivery messages, of a run that loses packets."""
+    cfg = Ns3Config(scenario="lte-uplink", params=_LOSSY_UDP)
+    net = Ns3Uplink(cfg, _devices(("a", 30.0), ("b", 24.0)), seed)
+    with net:
+        raw: list[dict[str, Any]] = []
+        call = net._call
+
+        def spy(message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+            answer = call(message, timeout_s)
+            raw.extend(answer.get("deliveries", ()))
+            return answer
+
+        net._call = spy  # type: ignore[method-assign]
+        net.set_shares({"a": 1.0, "b": 1.0}, 0.0)
+        for c in range(3):
+            net.submit(ChunkTx("a", c, 40_000), 0.0)
+        net.submit(ChunkTx("b", 0, 60_000), 0.0)
+        return _drain(net), raw
+
+
+def test_udp_chunk_is_delivered_only_whole_and_its_losses_are_reported() -> None:
+    """Over UDP, packets lost in the radio's buffer are sent again by the application:
+    every chunk arrives, each with all its bytes, and the bytes sent again are reported
+    with it; the same seed gives the same run."""
+    done, raw = _lossy_udp_run(4)
+    assert sorted((d.device, d.chunk, d.nbytes) for d in done) == [
+        ("a", 0, 40_000),
+        ("a", 1, 40_000),
+        ("a", 2, 40_000),
+        ("b", 0, 60_000),
+    ]
+    assert len(raw) == len(done)
+    assert all(m["received_bytes"] == m["nbytes"] for m in raw)  # distinct bytes at the sink
+    assert sum(d.lost_bytes for d in done) > 0  # this cell does lose packets
+    for d in done:
+        assert d.lost_bytes % 8 == 0 and 0 <= d.first_byte_s <= d.last_byte_s
+    again, _ = _lossy_udp_run(4)
+    assert again == done
+
+
+def test_udp_on_an_idle_wifi_link_loses_nothing() -> None:
+    """The ARP caches are filled after association (which flushes a station's cache), so
+    a UDP burst is not cut to the 3 packets ARP holds while it resolves."""
+    cfg = Ns3Config(scenario="wifi-ax-uplink", params={"channel_width_mhz": 20, "transport": "udp"})
+    with Ns3Uplink(cfg, _devices(("a", 5.0)), 1) as net:
+        net.submit(ChunkTx("a", 0, 50_000), 0.0)
+        (d,) = _drain(net)
+    assert (d.nbytes, d.lost_bytes) == (50_000, 0)
+    assert d.last_byte_s < 1.1 * 50_000 * 8 / 20e6  # paced at 20 Mbit/s, no resend round
+
+
+def test_udp_chunk_on_a_dead_link_fails_the_run_naming_it() -> None:
+    """HE-MCS 11 does not reach 20 m: no report ever comes back, and after
+    ``udp_max_requests`` unanswered requests the run fails, naming device and chunk."""
+    params = {
+        "channel_width_mhz": 20,
+        "transport": "udp",
+        "rate_control": "constant",
+        "constant_mcs": 11,
+        "udp_max_requests": 3,
+    }
+    cfg = Ns3Config(scenario="wifi-ax-uplink", params=params)
+    with Ns3Uplink(cfg, _devices(("far", 20.0)), 1) as net:
+        net.submit(ChunkTx("far", 0, 20_000), 0.0)
+        with pytest.raises(Ns3WorkerError, match=r"UDP chunk 0 of device 'far' cannot be"):
+            _drain(net)
+
+
+def test_udp_losses_reach_summary_and_events_csv(tmp_path: Path) -> None:
+    problem = assemble(
+        _tiny_scenario({"scenario": "lte-uplink", "params": _LOSSY_UDP}), Path("tiny.yaml")
+    )
+    result = execute(problem, make_policy("rtfs").plan(problem))
+    check_schedule(problem, result, "rtfs")
+    lost = {c.device: 0 for c in result.chunks}
+    for c in result.chunks:
+        lost[c.device] += c.lost_bytes
+    out = write_results(result, tmp_path / "res", plot=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["lost_bytes_by_device"] == lost
+    assert summary["lost_bytes"] == sum(lost.values()) > 0
+    rows = list(csv.DictReader((out / "events.csv").open()))
+    tx = {(r["device"], int(r["chunk"])): int(r["lost_bytes"]) for r in rows if r["kind"] == "tx"}
+    assert tx == {(c.device, c.chunk): c.lost_bytes for c in result.chunks}
+    assert all(r["lost_bytes"] == "" for r in rows if r["kind"] == "layer")
 
 
 def test_ctrl_c_leaves_no_worker(tmp_path: Path) -> None:

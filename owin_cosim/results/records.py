@@ -19,6 +19,8 @@ class ChunkRecord:
     submit_s: float
     first_byte_s: float
     last_byte_s: float
+    #: Bytes that did not arrive and were sent again (ns-3 over UDP; see
+    #: ``ns3_scenarios/README.md``); 0 where the transport recovers losses itself.
     lost_bytes: int = 0
 
 
@@ -99,6 +101,13 @@ class RunResult:
             out[c.device] = max(out.get(c.device, 0.0), c.last_byte_s)
         return out
 
+    def lost_bytes_by_device(self) -> dict[str, int]:
+        """Per device: bytes of its chunks that did not arrive and were sent again."""
+        out = dict.fromkeys(self.devices, 0)
+        for c in self.chunks:
+            out[c.device] += c.lost_bytes
+        return out
+
     def core_utilization(self) -> list[float]:
         """Per core: busy time over the makespan."""
         busy = [0.0] * self.num_cores
@@ -143,6 +152,8 @@ class RunResult:
             "energy_J": self.energy_J(),
             "num_layers": len(self.layers),
             "num_chunks": len(self.chunks),
+            "lost_bytes": sum(c.lost_bytes for c in self.chunks),
+            "lost_bytes_by_device": self.lost_bytes_by_device(),
             "devices": self.devices,
             "plan": self.plan,
         }

@@ -46,6 +46,7 @@ CSV_COLUMNS = (
     "energy_pJ",
     "noc_energy_pJ",
     "utilization",
+    "lost_bytes",
 )
 
 
@@ -86,6 +87,7 @@ def _rows(result: RunResult) -> Iterator[dict[str, Any]]:
             "ready_s": c.submit_s,
             "start_s": c.first_byte_s,
             "end_s": c.last_byte_s,
+            "lost_bytes": c.lost_bytes,
         }
     for r in result.layers:
         yield {

@@ -5,7 +5,8 @@ endpoint (or connects to a worker already listening, e.g. in another container, 
 ``tcp://HOST:PORT``) and speaks the protocol of :mod:`owin_cosim.network.ns3.protocol`. Every wait
 on the socket is bounded: the worker sends heartbeats during long requests, so silence
 longer than ``heartbeat_timeout_s`` means a stuck worker; a local worker's death is
-noticed within 0.1 s. Either way the run fails with :class:`Ns3WorkerError` naming the
+noticed within 0.1 s, whatever the timeout (the wait polls the process in slices, and a
+crashing worker exits at once). Either way the run fails with :class:`Ns3WorkerError` naming the
 scenario and the tail of the worker's stderr, and the worker is killed (its whole
 process group): no orphans, also on Ctrl-C.
 """
@@ -35,6 +36,9 @@ from owin_cosim.network.ns3.protocol import ProtocolError, decode, encode, reque
 
 __all__ = ["Ns3Config", "Ns3Device", "Ns3Uplink", "Ns3WorkerError"]
 
+
+#: Slice of a wait on the worker's socket, between looks at the worker process.
+_POLL_MS = 100
 
 _STACK_LINE = re.compile(r"^(#\d+\s|entry=|\s+at\s|\s*\*\*\* Break \*\*\*|0x[0-9a-f]+)")
 
@@ -131,16 +135,20 @@ class Ns3Uplink(NetworkBackend):
         )
         return endpoint
 
-    def _stderr_tail(self, lines: int = 15) -> str:
+    def _stderr_tail(self, lines: int = 20) -> str:
         if self._tmp is None:
             return "(remote worker: see its own log)"
         try:
             text = (self._tmp / "stderr.log").read_text(errors="replace")
         except OSError:
             return ""
-        # Keep what people read (ns-3's messages, Python tracebacks), not the debugger's
-        # stack dump that a C++ crash may print.
-        kept = [line for line in text.strip().splitlines() if not _STACK_LINE.match(line)]
+        # Keep what people read (ns-3's messages, Python tracebacks), not a debugger's
+        # stack dump that a C++ crash may print, nor blank lines.
+        kept = [
+            line
+            for line in text.strip().splitlines()
+            if line.strip() and not _STACK_LINE.match(line)
+        ]
         return "\n".join(kept[-lines:]) or "(stderr empty)"
 
     def _fail(self, what: str) -> Ns3WorkerError:
@@ -157,7 +165,7 @@ class Ns3Uplink(NetworkBackend):
             raise self._fail(f"cannot be reached ({exc})") from None
         deadline = time.monotonic() + timeout_s
         while True:
-            if self._sock.poll(100):
+            if self._sock.poll(_POLL_MS):
                 try:
                     answer = decode(self._sock.recv())
                 except ProtocolError as exc:
@@ -170,9 +178,11 @@ class Ns3Uplink(NetworkBackend):
                 if not answer.get("ok", False):
                     raise self._fail(f"failed on {message['op']!r}: {answer.get('error')}")
                 return answer
+            # Looked at before the deadline, so that a worker that is gone is never
+            # reported as one that stopped answering.
             if self._proc is not None and self._proc.poll() is not None:
-                code = self._proc.returncode
-                raise self._fail(f"died (exit code {code}) during {message['op']!r}") from None
+                how = _exit_text(self._proc.returncode)
+                raise self._fail(f"died ({how}) during {message['op']!r}") from None
             if time.monotonic() > deadline:
                 raise self._fail(
                     f"stopped answering: no reply to {message['op']!r} within {timeout_s:g} s"
@@ -219,6 +229,12 @@ class Ns3Uplink(NetworkBackend):
         self._now = float(answer["time_s"])
         self.events += int(answer.get("events", 0))
         self.ns3_run_wall_s = float(answer.get("run_wall_s", self.ns3_run_wall_s))
+        for d in answer["deliveries"]:
+            if d["received_bytes"] != d["nbytes"]:  # a chunk arrives whole or not at all
+                raise self._fail(
+                    f"delivered chunk {d['chunk']} of device {d['device']!r} with only "
+                    f"{d['received_bytes']} of its {d['nbytes']} bytes"
+                )
         done = tuple(
             Delivery(
                 d["device"],
@@ -298,6 +314,20 @@ def _merge_intervals(usage: list[dict[str, Any]]) -> list[RadioUse]:
                 end = max(end, e)
         out.append(RadioUse(device, start, end, 1))
     return out
+
+
+def _exit_text(code: int) -> str:
+    """How a process ended, from its return code.
+
+    >>> _exit_text(70), _exit_text(-6)
+    ('exit code 70', 'killed by signal SIGABRT')
+    """
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by signal {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -16,6 +16,10 @@ Fault injection (for tests of the coordinator's failure handling):
 warm-up); ``OWIN_COSIM_NS3_FAULT=hang`` makes the worker stop answering on its first
 ``advance``. ``OWIN_COSIM_NS3_PROFILE=FILE`` writes a cProfile of the session to ``FILE``.
 
+A C++ crash (an ns-3 fatal error, an abort, a segfault) ends the worker at once, by its
+signal, after Python's traceback on stderr: cppyy's own handler would first run a
+debugger for a stack dump, seconds during which the dying worker looks stuck.
+
 Transmission order: a chunk is *released* to its device's socket only when the plan
 lets the device send: devices with a positive share send; devices with share 0 wait
 until no device with a positive share has data left (the same rule as the OFDM
@@ -26,9 +30,12 @@ scheduler). Releases are decided when shares or chunks change and at the start o
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import math
 import os
+import resource
+import signal
 import sys
 import time
 import traceback
@@ -44,6 +51,8 @@ __all__ = ["Worker", "main"]
 _HEARTBEAT_S = 0.5
 #: cppyy's exceptions for C++ crashes (signals turned into Python exceptions).
 _FATAL = {"FatalError", "SegmentationViolation", "BusError", "AbortSignal", "IllegalInstruction"}
+#: Signals of a C++ crash.
+_CRASH_SIGNALS = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
 
 
 @dataclass
@@ -162,6 +171,7 @@ class Worker:
         ]
         seed = int(message.get("seed", 1))
         ns, _, owin = import_ns3()
+        _die_at_once_on_crash()
         # Explicit streams: seed and run fixed here; every model's streams assigned by
         # the scenario with AssignStreams.
         ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
@@ -264,6 +274,8 @@ class Worker:
             ns.Simulator.Run()
             s.run_wall_s += time.perf_counter() - t_run
             owin.CancelEvent(ev)
+            if hub.failed.size():
+                raise RuntimeError(_gave_up(s, hub.failed[0]))
             if hub.done.size():
                 break
             self.regate()
@@ -291,6 +303,7 @@ class Worker:
                     "first_byte_s": float(d.first) - s.t0,
                     "last_byte_s": float(d.last) - s.t0,
                     "lost_bytes": int(d.lost),
+                    "received_bytes": int(d.received),
                 }
             )
         hub.Clear()
@@ -313,6 +326,33 @@ class Worker:
         if self.session is not None:
             self.session.ns.Simulator.Destroy()
         return {}
+
+
+def _gave_up(s: _Session, failure: Any) -> str:
+    """The error for a UDP chunk whose sender gave up asking for the server's report."""
+    p = s.params
+    return (
+        f"UDP chunk {int(failure.chunk)} of device {s.names[int(failure.device)]!r} cannot "
+        f"be completed: {int(failure.requests)} requests in a row for the server's report "
+        f"went unanswered (udp_max_requests={p.udp_max_requests}, "
+        f"udp_report_timeout_s={p.udp_report_timeout_s} s apart): its link is down, or too "
+        f"congested for udp_rate_mbps={p.udp_rate_mbps}"
+    )
+
+
+def _die_at_once_on_crash() -> None:
+    """Let a C++ crash end the process by its signal, after Python's traceback.
+
+    Called after cppyy is imported, to replace its handlers: they run a debugger for a
+    stack dump before exiting (seconds; more on a busy machine), and the coordinator
+    would meanwhile take the dying worker for a stuck one.
+    """
+    for sig in _CRASH_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    # Nor a core dump of the whole interpreter (about 1 GB) before the process is gone.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    # faulthandler chains to the handler it replaces: the default one, set just above.
+    faulthandler.enable(file=sys.stderr, all_threads=False)
 
 
 def _warm_up(ns: Any, owin: Any, built: Any) -> None:
@@ -353,6 +393,7 @@ def replay(spec: dict[str, Any]) -> dict[str, Any]:
         for i, d in enumerate(spec["devices"])
     ]
     ns, _, owin = import_ns3()
+    _die_at_once_on_crash()
     seed = int(spec.get("seed", 1))
     ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
     ns.RngSeedManager.SetRun(1)
