@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "AdvanceResult",
@@ -130,7 +130,7 @@ class NetworkBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release processes and sockets; idempotent."""
 
-    def __enter__(self) -> NetworkBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
