@@ -1,0 +1,230 @@
+"""The mapper's search strategy: seeded random sampling, then a hill climb.
+
+:func:`search` looks for the best mapping of a CNN-layer problem on a core's levels
+(:func:`~owin_cosim.accel.loopnest.levels.levels_from_arch`) in the map space of
+:mod:`owin_cosim.accel.loopnest.mapspace`, evaluating each candidate with
+:func:`~owin_cosim.accel.loopnest.nest.evaluate` and ranking by Timeloop's
+``optimization-metrics`` (:data:`~owin_cosim.accel.loopnest.constraints.METRICS`).
+
+**The search.** Seeded random sampling of valid mappings (a third of the evaluation
+budget; half of the samples place prime factors spatially first, which is where cycles
+are won), then a first-improvement hill climb from the best few samples, moving one
+prime factor between two slots, reordering a level's loops or toggling a keep/bypass
+choice. The evaluation count is the primary bound (results do not depend on machine
+speed); the time budget is only a safety stop. Identical candidates (same effective
+loop nest) are evaluated once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from owin_cosim.accel.loopnest.constraints import DEFAULT_METRICS, METRICS, Constraints
+from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel
+from owin_cosim.accel.loopnest.mapspace import (
+    Space,
+    State,
+    build_space,
+    neighbour,
+    sample,
+    state_key,
+    to_mapping,
+    valid,
+)
+from owin_cosim.accel.loopnest.nest import NestResult, evaluate
+from owin_cosim.accel.timeloop.formats import MappingDirective
+from owin_cosim.errors import ConfigError
+
+__all__ = ["Progress", "SearchResult", "search"]
+
+#: Called as ``progress(evaluations_done, max_evaluations)`` after every new evaluation.
+Progress = Callable[[int, int], None]
+
+_N_CLIMBERS = 4  # hill climbs run side by side
+_PATIENCE = 150  # neighbour attempts without improvement before a climber restarts
+
+_Score = tuple[float, ...]
+
+
+def _score(r: NestResult, metrics: Sequence[str]) -> _Score:
+    value = {"delay": float(r.cycles), "energy": r.energy_pJ, "edp": r.cycles * r.energy_pJ}
+    return (*(value[m] for m in metrics), float(r.cycles), r.energy_pJ)
+
+
+@dataclass
+class SearchResult:
+    """The best mapping found, its evaluation and the number of evaluations spent."""
+
+    mapping: list[MappingDirective]
+    result: NestResult
+    evaluations: int
+
+
+def search(
+    levels: list[NestLevel],
+    compute: ComputeUnit,
+    problem: Mapping[str, int],
+    constraints: Constraints,
+    *,
+    seed: int = 0,
+    max_evaluations: int = 3000,
+    time_budget_s: float = 30.0,
+    mesh_x: Mapping[str, int] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Search mappings of ``problem`` on the core; best by ``metrics`` (cycles, then energy).
+
+    Parameters
+    ----------
+    levels, compute
+        From :func:`~owin_cosim.accel.loopnest.levels.levels_from_arch`.
+    problem : dict
+        CNN-layer instance (``R, S, P, Q, C, M, N``, strides, dilations).
+    constraints : Constraints
+        From :func:`~owin_cosim.accel.loopnest.constraints.read_constraints` (an empty
+        ``Constraints()`` leaves all free).
+    seed : int
+        Seed of the search's random generator; same inputs, seed and budget give the
+        same result.
+    max_evaluations : int
+        Primary bound: number of distinct mappings evaluated with the loop-nest model.
+    time_budget_s : float
+        Safety stop (wall clock); normally the evaluation budget ends the search first.
+    mesh_x : dict, optional
+        ``meshX`` per component name
+        (:func:`~owin_cosim.accel.loopnest.constraints.mesh_from_arch`); without it only
+        the total fan-out limits the spatial loops.
+    metrics : sequence of str
+        Timeloop's ``optimization-metrics``
+        (:data:`~owin_cosim.accel.loopnest.constraints.METRICS`), compared in order:
+        ``delay`` (cycles), ``energy`` (pJ) or ``edp`` (their product); cycles and
+        then energy break remaining ties.
+    progress : callable, optional
+        Told ``(evaluations done, max_evaluations)`` after each new evaluation (for a
+        status line; it does not change the search).
+
+    Returns
+    -------
+    SearchResult
+
+    Examples
+    --------
+    >>> lv = [NestLevel("DRAM", 1, None, 1, None, None, 100.0, 100.0, 100.0),
+    ...       NestLevel("buf", 4, 64, 1, None, None, 1.0, 1.0, 1.0)]
+    >>> prob = dict(R=3, S=1, P=8, Q=1, C=1, M=4, N=1)
+    >>> res = search(lv, ComputeUnit("mac", 4, 1.0), prob, Constraints(), max_evaluations=50)
+    >>> res.result.cycles, res.evaluations <= 50
+    (24, True)
+    """
+    if max_evaluations < 1:
+        raise ConfigError(None, "max_evaluations", "expected an integer >= 1")
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise ConfigError(None, "optimization_metrics", f"expected some of {METRICS}, got {bad}")
+    rng = random.Random(seed)
+    space = build_space(levels, compute, problem, constraints, mesh_x)
+    ev = _Evaluations(
+        space, levels, compute, dict(problem), metrics, max_evaluations, time_budget_s, progress
+    )
+    pool = _sample_pool(ev, rng)
+    if ev.best is None:
+        raise ConfigError(None, "mapping", "no valid mapping found within the budget")
+    _climb(ev, pool, rng)
+    assert ev.best is not None
+    best_state = ev.best[1]
+    mapping = to_mapping(space, best_state)
+    result = evaluate(levels, compute, ev.problem, mapping)
+    return SearchResult(mapping, result, len(ev.cache))
+
+
+class _Evaluations:
+    """Each distinct candidate evaluated once, within the budget; the best one kept."""
+
+    def __init__(
+        self,
+        space: Space,
+        levels: list[NestLevel],
+        compute: ComputeUnit,
+        problem: dict[str, int],
+        metrics: Sequence[str],
+        max_evaluations: int,
+        time_budget_s: float,
+        progress: Progress | None,
+    ) -> None:
+        self.space, self.levels, self.compute, self.problem = space, levels, compute, problem
+        self.metrics, self.max_evaluations = metrics, max_evaluations
+        self.time_budget_s, self.progress = time_budget_s, progress
+        self.t0 = time.monotonic()
+        self.cache: dict[tuple[Any, ...], _Score] = {}
+        self.best: tuple[_Score, State] | None = None
+
+    def run(self, st: State) -> _Score | None:
+        """The score of ``st`` (evaluated if new); ``None`` once the budget is spent."""
+        key = state_key(self.space, st)
+        if key in self.cache:
+            return self.cache[key]
+        if len(self.cache) >= self.max_evaluations:
+            return None
+        r = evaluate(self.levels, self.compute, self.problem, to_mapping(self.space, st))
+        score = _score(r, self.metrics)
+        self.cache[key] = score
+        if self.progress is not None:
+            self.progress(len(self.cache), self.max_evaluations)
+        if self.best is None or score < self.best[0]:
+            self.best = (score, st.copy())
+        return score
+
+    def out_of_budget(self) -> bool:
+        """The evaluation budget is spent, or the time budget (the safety stop)."""
+        return (
+            len(self.cache) >= self.max_evaluations
+            or time.monotonic() - self.t0 > self.time_budget_s
+        )
+
+
+def _sample_pool(ev: _Evaluations, rng: random.Random) -> list[tuple[_Score, int, State]]:
+    """Random valid samples for a third of the budget: ``(score, attempt, state)``."""
+    space, prob, max_evaluations = ev.space, ev.problem, ev.max_evaluations
+    n_random = max(1, max_evaluations // 3)
+    pool: list[tuple[_Score, int, State]] = []
+    attempts = 0
+    while len(ev.cache) < n_random and attempts < 50 * max_evaluations and not ev.out_of_budget():
+        attempts += 1
+        st = sample(space, prob, rng)
+        if not valid(space, st, prob):
+            continue
+        score = ev.run(st)
+        if score is not None:
+            pool.append((score, attempts, st))
+    return pool
+
+
+def _climb(ev: _Evaluations, pool: list[tuple[_Score, int, State]], rng: random.Random) -> None:
+    """First-improvement hill climbs from the best samples, until the budget is spent."""
+    space, prob = ev.space, ev.problem
+    pool.sort(key=lambda t: (t[0], t[1]))
+    starts = [t[2] for t in pool[:_N_CLIMBERS]]
+    scores = [t[0] for t in pool[:_N_CLIMBERS]]
+    idle = [0] * len(starts)
+    steps = 0
+    while not ev.out_of_budget() and steps < 30 * ev.max_evaluations:
+        steps += 1
+        j = steps % len(starts)
+        if idle[j] >= _PATIENCE:  # stuck: restart this climber from a fresh sample
+            idle[j] = 0
+            fresh = sample(space, prob, rng)
+            if valid(space, fresh, prob) and (sc := ev.run(fresh)) is not None:
+                starts[j], scores[j] = fresh, sc
+            continue
+        idle[j] += 1
+        cand = neighbour(space, starts[j], rng)
+        if cand is None or not valid(space, cand, prob):
+            continue
+        score = ev.run(cand)
+        if score is not None and score < scores[j]:
+            starts[j], scores[j], idle[j] = cand, score, 0
