@@ -385,6 +385,35 @@ def cache_clear() -> None:
     out.print(f"removed {cache.clear()} entries from {cache.path}")
 
 
+@app.command()
+def plugins(
+    check: Annotated[
+        bool, typer.Option("--check", help="Import every entry and report what fails.")
+    ] = False,
+) -> None:
+    """List the registered policies, cost backends and network backends (and who provides
+    them); with --check, load each one (exit 2 if any fails)."""
+    from owin_cosim.accel.registry import COST_BACKENDS
+    from owin_cosim.errors import PluginError
+    from owin_cosim.network.registry import NETWORK_BACKENDS
+
+    failed = 0
+    for registry in (POLICIES, COST_BACKENDS, NETWORK_BACKENDS):
+        _say(f"{registry.kind} ({registry.group}):")
+        for e in registry.entries():
+            status = ""
+            if check:
+                try:
+                    registry.load(e.name)
+                    status = "  ok"
+                except PluginError as exc:
+                    failed += 1
+                    status = f"  FAILED: {exc.message}"
+            _say(f"  {e.name:<14} {e.provider:<28} {e.target}{status}")
+    if failed:
+        raise typer.Exit(2)
+
+
 @app.command("ns3-worker")
 def ns3_worker(
     bind: Annotated[

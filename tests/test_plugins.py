@@ -453,3 +453,19 @@ def test_the_docs_quote_the_example_verbatim() -> None:
     for path, code in quotes:
         source = (REPO / path).read_text(encoding="utf-8")
         assert code in source, f"docs/plugins.md quotes {path} out of date:\n{code}"
+
+
+def test_plugins_command_lists_and_checks(
+    plugin_dir: Path, broken_dir: Path, tmp_path: Path
+) -> None:
+    listing = _ok(_cli(tmp_path, "plugins", paths=(plugin_dir,)))
+    for name in ("greedy", "roofline", "fixed-rate", "rtfs", "analytic", "ofdm"):
+        assert f"  {name} " in listing, listing
+    assert "owin-cosim-example-plugin" in listing or "owin_cosim_example_plugin" in listing
+    assert " ok" in _ok(_cli(tmp_path, "plugins", "--check", paths=(plugin_dir,)))
+    # listing never imports: a broken plugin is listed; --check names what fails
+    listing = _ok(_cli(tmp_path, "plugins", paths=(plugin_dir, broken_dir)))
+    assert "  broken " in listing
+    done = _cli(tmp_path, "plugins", "--check", paths=(plugin_dir, broken_dir))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "broken" in done.stdout and "FAILED" in done.stdout and "no_such_module" in done.stdout
