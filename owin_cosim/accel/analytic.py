@@ -31,6 +31,8 @@ in both orientations when the mesh is not square:
 Compute cycles count padded iterations: the product over unrolled dimensions of the
 folds ``ceil(tile / unroll)`` (summed over tiles, so ragged last tiles are exact) times
 the temporal loops; utilization is ``macs / (cycles * num_pes)``.
+The loop nest of each dataflow, counted over all tile candidates at once, is in
+:mod:`owin_cosim.accel.analytic_dataflows`.
 
 **Temporal tiling at the GLB.** ``C``, ``R`` and ``S`` are never split at the GLB (no
 partial sums go back to DRAM); tiles are taken over ``M`` (conv/matmul) or ``C``
@@ -85,6 +87,13 @@ from typing import Any
 
 import numpy as np
 
+from owin_cosim.accel.analytic_dataflows import (
+    Counts,
+    channelwise_counts,
+    channelwise_nest,
+    conv_counts,
+    conv_nest,
+)
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.errors import ConfigError
@@ -94,9 +103,6 @@ __all__ = ["CONV_DATAFLOWS", "AnalyticCostModel", "CoreMapping"]
 
 #: Dataflows tried for convolutions and matrix products, in tie-breaking order.
 CONV_DATAFLOWS: tuple[str, ...] = ("ws", "os", "is")
-
-_I64 = np.int64
-_IntArray = np.ndarray  # int64 vectors over tile candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,98 +131,6 @@ class CoreMapping:
     tile: dict[str, int]
     order: str
     compute_cycles: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Counts:
-    """Compute cycles and word accesses per level: per-candidate vectors or scalars."""
-
-    compute: _IntArray
-    dram_r: _IntArray | int
-    dram_w: _IntArray | int
-    glb_r: _IntArray | int
-    glb_w: _IntArray | int
-    glb_f: _IntArray | int
-    spad_r: _IntArray | int
-    spad_w: _IntArray | int
-    spad_f: _IntArray | int
-
-    def at(self, i: int) -> dict[str, int]:
-        """Candidate ``i`` as plain integers."""
-        out = {}
-        for name in self.__slots__:
-            v = getattr(self, name)
-            out[name] = int(v) if isinstance(v, int) else int(v[i])
-        return out
-
-
-def _steps(n: int) -> list[int]:
-    """Tile-size candidates, largest first: ``n`` and the powers of two below it.
-
-    Largest first, so that exact ties go to the larger tile (fewer tile switches).
-
-    >>> _steps(12)
-    [12, 8, 4, 2, 1]
-    """
-    out = [n]
-    v = 1
-    while v < n:
-        out.insert(1, v)
-        v *= 2
-    return out
-
-
-def _cdiv(a: _IntArray | int, b: _IntArray | int) -> _IntArray:
-    """Elementwise integer ceiling of ``a / b``."""
-    out: _IntArray = -(-np.asarray(a, dtype=_I64) // b)
-    return out
-
-
-def _dim_folds(D: int, T: _IntArray, u: int) -> _IntArray:
-    """Sum over the tiles of a dimension ``D`` (tile size ``T``) of ``ceil(tile / u)``."""
-    out: _IntArray = (D // T) * _cdiv(T, u) + _cdiv(D % T, u)
-    return out
-
-
-class _Tiles:
-    """Per-candidate tile counts over ``P x Q``, with the input rows/columns they read."""
-
-    def __init__(self, layer: Layer, P: int, Pt: _IntArray, Qt: _IntArray) -> None:
-        Q = layer.Q
-        self.layer = layer
-        self.Pt, self.Qt = Pt, Qt
-        self.nPf, self.Pr = P // Pt, P % Pt
-        self.nQf, self.Qr = Q // Qt, Q % Qt
-        self.nPQ = _cdiv(P, Pt) * _cdiv(Q, Qt)
-        self.h_tile, self.w_tile = self.rows(Pt), self.cols(Qt)
-        # input rows (columns) read over all tiles: halos are re-read by every tile
-        self.sum_h = self.nPf * self.h_tile + np.where(self.Pr > 0, self.rows(self.Pr), 0)
-        self.sum_w = self.nQf * self.w_tile + np.where(self.Qr > 0, self.cols(self.Qr), 0)
-
-    def rows(self, p: _IntArray) -> _IntArray:
-        """Input rows read by ``p`` output rows (at most ``p * R`` with big strides)."""
-        L = self.layer
-        x = np.maximum(p, 1)
-        out: _IntArray = np.minimum((x - 1) * L.Hstride + (L.R - 1) * L.Hdilation + 1, x * L.R)
-        return out
-
-    def cols(self, q: _IntArray) -> _IntArray:
-        """Input columns read by ``q`` output columns."""
-        L = self.layer
-        x = np.maximum(q, 1)
-        out: _IntArray = np.minimum((x - 1) * L.Wstride + (L.S - 1) * L.Wdilation + 1, x * L.S)
-        return out
-
-    def pq_folds(self, u: int) -> _IntArray:
-        """Sum over all ``P x Q`` tiles of ``ceil(tile_pixels / u)``."""
-        Pt, Qt, Pr, Qr = self.Pt, self.Qt, self.Pr, self.Qr
-        out: _IntArray = (
-            self.nPf * self.nQf * _cdiv(Pt * Qt, u)
-            + self.nPf * _cdiv(Pt * Qr, u)
-            + self.nQf * _cdiv(Pr * Qt, u)
-            + _cdiv(Pr * Qr, u)
-        )
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,176 +286,39 @@ class AnalyticCostModel:
         self._cache[key] = result
         return result
 
-    def _q_steps(self, layer: Layer, weights: int, in_channels: int) -> list[int]:
-        """Tile sizes over ``Q``: the full width, unless even one full row does not fit.
-
-        ``weights`` and ``in_channels`` are the weight words and the input channels of
-        the smallest tile along the other dimensions.
-        """
-        one = np.ones(1, _I64)
-        t = _Tiles(layer, 1, one, np.full(1, layer.Q, _I64))
-        row = weights + in_channels * int(t.h_tile[0]) * int(t.w_tile[0]) + layer.Q
-        return _steps(layer.Q) if row > self._glb_words else [layer.Q]
-
-    def _chan_chunk(self, folds: int, RS: int) -> int:
-        """Channel folds a PE walks through temporally, keeping its partial sum.
-
-        In ``ws`` (``is``) a PE may hold the weights (input windows) of ``k`` channel
-        folds in its scratchpad and accumulate over them before sending one partial sum
-        to the GLB: ``k`` is the largest divisor of ``folds`` with ``k * R * S`` words
-        fitting the scratchpad (so no extra padding).
-        """
-        for k in range(min(folds, self._spad_words // RS), 0, -1):
-            if folds % k == 0:
-                return k
-        return 1
-
     def _search_conv(self, layer: Layer, P: int) -> _Choice:
         """Convolutions and matrix products: dataflows x orientations x orders x tiles."""
-        M, C, Q, RS = layer.M, layer.C, layer.Q, layer.R * layer.S
-        macs = M * C * RS * P * Q
-        W, Out = M * C * RS, M * P * Q
-        # smallest tile with full-width rows: one filter, the input rows of one output row
-        q_steps = self._q_steps(layer, C * RS, C)
-        Mt, Pt, Qt = (
-            g.ravel()
-            for g in np.meshgrid(
-                np.array(_steps(M), _I64),
-                np.array(_steps(P), _I64),
-                np.array(q_steps, _I64),
-                indexing="ij",
-            )
-        )
-        t = _Tiles(layer, P, Pt, Qt)
-        fit = Mt * C * RS + C * t.h_tile * t.w_tile + Mt * Pt * Qt <= self._glb_words
-        Mt, Pt, Qt = Mt[fit], Pt[fit], Qt[fit]
-        t = _Tiles(layer, P, Pt, Qt)
-        nM = _cdiv(M, Mt)
-        inputs = C * t.sum_h * t.sum_w  # one pass over all P x Q tiles, halos re-read
-        # Two DRAM-level loop orders, stacked: [M-outer | PQ-outer]. M-outer keeps the
-        # weight tile resident and re-reads the inputs per M tile; PQ-outer the reverse.
-        n = 2 * Mt.size
-        w_dram = np.concatenate([np.full(Mt.size, W, _I64), np.where(nM == 1, W, t.nPQ * W)])
-        i_dram = np.concatenate([np.where(t.nPQ == 1, inputs, nM * inputs), inputs])
-        Mt, Pt, Qt, nM, nPQ = (np.tile(a, 2) for a in (Mt, Pt, Qt, nM, t.nPQ))
-        orders = ("M-outer",) * (n // 2) + ("PQ-outer",) * (n // 2)
-        dram_r = w_dram + i_dram
+        nest = conv_nest(layer, P, self._glb_words)
         best: _Choice | None = None
         for flow in self.dataflows:
             for uy, ux in self._orients:
-                if flow == "ws":  # M x C; R*S weights per PE, inputs multicast along M
-                    sumM = _dim_folds(M, Mt, uy)
-                    cf = -(-C // ux)
-                    compute = sumM * (cf * RS * P * Q)
-                    held = self._spad_words >= RS
-                    w_glb = W * nPQ if held else np.full(n, macs, _I64)
-                    i_glb = (RS * P * Q * C) * sumM
-                    psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
-                    counts = _Counts(
-                        compute=compute,
-                        dram_r=dram_r,
-                        dram_w=Out,
-                        glb_r=w_glb + i_glb + psums,
-                        glb_w=psums,
-                        glb_f=dram_r,
-                        spad_r=macs,
-                        spad_w=0,
-                        spad_f=w_glb,
-                    )
-                    spatial = ("M", "C")
-                elif flow == "os":  # M x PQ; outputs accumulate in the PE
-                    sumM = _dim_folds(M, Mt, uy)
-                    fpq = np.tile(t.pq_folds(ux), 2)
-                    compute = sumM * fpq * (C * RS)
-                    w_glb = W * fpq
-                    i_glb = (P * Q * C * RS) * sumM
-                    counts = _Counts(
-                        compute=compute,
-                        dram_r=dram_r,
-                        dram_w=Out,
-                        glb_r=w_glb + i_glb + Out,
-                        glb_w=Out,
-                        glb_f=dram_r,
-                        spad_r=macs,
-                        spad_w=macs,
-                        spad_f=0,
-                    )
-                    spatial = ("M", "PQ")
-                else:  # "is": PQ x C; R*S input window per PE, loops over M
-                    cf = -(-C // ux)
-                    fpq = np.tile(t.pq_folds(uy), 2)
-                    compute = fpq * (cf * M * RS)
-                    held = self._spad_words >= RS
-                    i_glb = (P * Q * C * RS) * nM if held else np.full(n, macs, _I64)
-                    w_glb = W * fpq
-                    psums = Out * (cf // self._chan_chunk(cf, RS)) if held else Out * cf
-                    counts = _Counts(
-                        compute=compute,
-                        dram_r=dram_r,
-                        dram_w=Out,
-                        glb_r=w_glb + i_glb + psums,
-                        glb_w=psums,
-                        glb_f=dram_r,
-                        spad_r=macs,
-                        spad_w=0,
-                        spad_f=i_glb,
-                    )
-                    spatial = ("PQ", "C")
-                i, key = self._pick(counts, macs)
+                counts, spatial = conv_counts(nest, flow, uy, ux, self._spad_words)
+                i, key = self._pick(counts, nest.macs)
                 if best is None or key < best.key:
-                    tile = {"M": int(Mt[i]), "C": C, "P": int(Pt[i]), "Q": int(Qt[i])}
-                    best = _Choice(key, flow, spatial, (uy, ux), tile, orders[i], counts.at(i))
+                    tile = {
+                        "M": int(nest.Mt[i]),
+                        "C": nest.C,
+                        "P": int(nest.Pt[i]),
+                        "Q": int(nest.Qt[i]),
+                    }
+                    best = _Choice(key, flow, spatial, (uy, ux), tile, nest.orders[i], counts.at(i))
         assert best is not None
         return best
 
     def _search_channelwise(self, layer: Layer, P: int) -> _Choice:
         """Depthwise, pool and eltwise: channels x pixels, tiles over C and P (x Q)."""
-        C, Q, RS = layer.C, layer.Q, layer.R * layer.S
-        ops_in = layer.operands if layer.op is OpKind.ELTWISE else 1
-        w_per_c = RS if layer.op is OpKind.DEPTHWISE else 0
-        macs = layer.macs  # the batch is folded into P: same total
-        inner = macs // (C * P * Q)  # temporal operations per output
-        q_steps = self._q_steps(layer, w_per_c, ops_in)
-        Ct, Pt, Qt = (
-            g.ravel()
-            for g in np.meshgrid(
-                np.array(_steps(C), _I64),
-                np.array(_steps(P), _I64),
-                np.array(q_steps, _I64),
-                indexing="ij",
-            )
-        )
-        t = _Tiles(layer, P, Pt, Qt)
-        fit = Ct * w_per_c + ops_in * Ct * t.h_tile * t.w_tile + Ct * Pt * Qt <= self._glb_words
-        Ct, Pt, Qt = Ct[fit], Pt[fit], Qt[fit]
-        t = _Tiles(layer, P, Pt, Qt)
-        W, Out = C * w_per_c, C * P * Q
-        # channels are independent: every word crosses the DRAM once (plus halos)
-        dram_r = W + ops_in * C * t.sum_h * t.sum_w
+        nest = channelwise_nest(layer, P, self._glb_words)
         best: _Choice | None = None
         for uy, ux in self._orients:  # C along Y, pixels along X
-            fpq = t.pq_folds(ux)
-            compute = _dim_folds(C, Ct, uy) * fpq * inner
-            glb_r = W * fpq + Out * RS * ops_in + Out  # weights multicast, inputs unicast
-            counts = _Counts(
-                compute=compute,
-                dram_r=dram_r,
-                dram_w=Out,
-                glb_r=glb_r,
-                glb_w=Out,
-                glb_f=dram_r,
-                spad_r=macs,
-                spad_w=macs,
-                spad_f=0,
-            )
-            i, key = self._pick(counts, macs)
+            counts = channelwise_counts(nest, uy, ux)
+            i, key = self._pick(counts, nest.macs)
             if best is None or key < best.key:
-                tile = {"M": 1, "C": int(Ct[i]), "P": int(Pt[i]), "Q": int(Qt[i])}
+                tile = {"M": 1, "C": int(nest.Ct[i]), "P": int(nest.Pt[i]), "Q": int(nest.Qt[i])}
                 best = _Choice(key, "cw", ("C", "PQ"), (uy, ux), tile, "-", counts.at(i))
         assert best is not None
         return best
 
-    def _terms(self, c: _Counts | dict[str, int]) -> list[tuple[str, Any]]:
+    def _terms(self, c: Counts | dict[str, int]) -> list[tuple[str, Any]]:
         """Roofline terms in cycles: compute, then each level (outermost first)."""
         get = c.__getitem__ if isinstance(c, dict) else c.__getattribute__
         dram, glb, spad = self._dram, self._glb, self._spad
@@ -565,7 +342,7 @@ class AnalyticCostModel:
             ),
         ]
 
-    def _level_energy(self, c: _Counts | dict[str, int]) -> dict[str, Any]:
+    def _level_energy(self, c: Counts | dict[str, int]) -> dict[str, Any]:
         """Energy (pJ) per storage level: reads, and writes + fills."""
         get = c.__getitem__ if isinstance(c, dict) else c.__getattribute__
         dram, glb, spad = self._dram, self._glb, self._spad
@@ -577,13 +354,13 @@ class AnalyticCostModel:
             + (get("spad_w") + get("spad_f")) * spad.write_energy_pJ,
         }
 
-    def _pick(self, counts: _Counts, macs: int) -> tuple[int, tuple[int, float]]:
+    def _pick(self, counts: Counts, macs: int) -> tuple[int, tuple[int, float]]:
         """Best candidate: fewest cycles, then least energy, then lowest index."""
         terms = self._terms(counts)
         latency = terms[0][1]
         for _, value in terms[1:]:
             latency = np.maximum(latency, value)
-        cycles = np.ceil(latency - 1e-9).astype(_I64)
+        cycles = np.ceil(latency - 1e-9).astype(np.int64)
         energy = sum(self._level_energy(counts).values()) + np.zeros(cycles.shape)
         pool = np.flatnonzero(cycles == cycles.min())
         i = int(pool[np.argmin(energy[pool])])
