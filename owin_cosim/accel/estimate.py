@@ -38,6 +38,7 @@ from owin_cosim.errors import ConfigError
 
 if TYPE_CHECKING:
     from owin_cosim.accel.loopnest.mapper import Progress
+    from owin_cosim.workload.graph import Layer
 
 __all__ = ["estimate_layer"]
 
@@ -83,40 +84,7 @@ def estimate_layer(
         )
     doc = load_yaml_any(arch)
     if isinstance(doc, dict) and "chip" in doc:
-        if write_mapping_to is not None:
-            raise ConfigError(
-                write_mapping_to,
-                "",
-                "--write-mapping needs a Timeloop architecture (a spec's core is not one)",
-            )
-        if mapping is not None:
-            raise ConfigError(
-                mapping,
-                "",
-                "a mapping applies to a Timeloop architecture, not "
-                "to a multi-core spec; expected --arch ARCH.yaml of Timeloop",
-            )
-        if backend == "timeloop":
-            raise ConfigError(
-                arch,
-                "",
-                "the timeloop backend needs a Timeloop architecture; "
-                "expected --arch ARCH.yaml with its components folder",
-            )
-        from owin_cosim.accel.spec import load_chip_spec
-
-        chip = load_chip_spec(arch)
-        if backend == "loopnest":
-            from owin_cosim.accel.loopnest.backend import LoopNestCostModel
-
-            nest = LoopNestCostModel(chip, max_evaluations=evaluations, seed=seed)
-            return _result(
-                asdict(nest.layer_cost(layer)), "loop-nest model, searched mapping", backend
-            )
-        from owin_cosim.accel.analytic import AnalyticCostModel
-
-        cost = AnalyticCostModel(chip).layer_cost(layer)
-        return _result(asdict(cost), "analytic model, searched tiling", backend)
+        return _on_spec(arch, layer, mapping, backend, evaluations, seed, write_mapping_to)
     if backend == "timeloop":
         from owin_cosim.accel.timeloop.backend import TimeloopCostModel
 
@@ -142,6 +110,50 @@ def estimate_layer(
         "loop-nest model, given mapping",
         backend,
     )
+
+
+def _on_spec(
+    arch: Path,
+    layer: Layer,
+    mapping: Path | None,
+    backend: str,
+    evaluations: int,
+    seed: int,
+    write_mapping_to: Path | None,
+) -> dict[str, Any]:
+    """The layer on one core of the multi-core spec ``arch`` (analytic or loopnest)."""
+    if write_mapping_to is not None:
+        raise ConfigError(
+            write_mapping_to,
+            "",
+            "--write-mapping needs a Timeloop architecture (a spec's core is not one)",
+        )
+    if mapping is not None:
+        raise ConfigError(
+            mapping,
+            "",
+            "a mapping applies to a Timeloop architecture, not "
+            "to a multi-core spec; expected --arch ARCH.yaml of Timeloop",
+        )
+    if backend == "timeloop":
+        raise ConfigError(
+            arch,
+            "",
+            "the timeloop backend needs a Timeloop architecture; "
+            "expected --arch ARCH.yaml with its components folder",
+        )
+    from owin_cosim.accel.spec import load_chip_spec
+
+    chip = load_chip_spec(arch)
+    if backend == "loopnest":
+        from owin_cosim.accel.loopnest.backend import LoopNestCostModel
+
+        nest = LoopNestCostModel(chip, max_evaluations=evaluations, seed=seed)
+        return _result(asdict(nest.layer_cost(layer)), "loop-nest model, searched mapping", backend)
+    from owin_cosim.accel.analytic import AnalyticCostModel
+
+    cost = AnalyticCostModel(chip).layer_cost(layer)
+    return _result(asdict(cost), "analytic model, searched tiling", backend)
 
 
 def _searched(
