@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from owin_cosim.results.records import ChunkRecord, RunResult
+from owin_cosim.results.records import ChunkRecord, LayerRecord, RadioRecord, RunResult
 
 __all__ = ["chrome_trace", "lanes"]
 
@@ -92,28 +92,49 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
     --------
     lanes : the track of each chunk within its device.
     """
-    events: list[dict[str, Any]] = []
+    events = [_meta(_RADIO_PID, "uplink"), _meta(_CORES_PID, f"accelerator {result.accelerator}")]
+    chunk_events = [_chunk_slice(ch) for ch in result.chunks]
+    events += _device_tracks(result, chunk_events)
+    events += [_meta(_CORES_PID, f"core {c}", c) for c in range(result.num_cores)]
+    events += chunk_events
+    for r in result.radio:
+        events += _rb_counters(r)
+    events += [_layer_slice(rec) for rec in result.layers]
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "metadata": {"scenario": result.scenario, "policy": result.policy},
+    }
 
-    def meta(pid: int, name: str, t: int | None = None) -> None:
-        what = "process_name" if t is None else "thread_name"
-        events.append({"ph": "M", "pid": pid, "tid": t or 0, "name": what, "args": {"name": name}})
 
-    meta(_RADIO_PID, "uplink")
-    meta(_CORES_PID, f"accelerator {result.accelerator}")
-    chunk_events: list[dict[str, Any]] = []
-    for ch in result.chunks:
-        ts, dur = _span_us(ch.first_byte_s, ch.last_byte_s)
-        chunk_events.append(
-            {
-                "ph": "X",
-                "pid": _RADIO_PID,
-                "cat": "chunk",
-                "name": f"{ch.device}#{ch.chunk}",
-                "ts": ts,
-                "dur": dur,
-                "args": {"bytes": ch.nbytes, "submit_s": ch.submit_s},
-            }
-        )
+def _meta(pid: int, name: str, t: int | None = None) -> dict[str, Any]:
+    """The name of a process (``t`` is None) or of its thread ``t``."""
+    what = "process_name" if t is None else "thread_name"
+    return {"ph": "M", "pid": pid, "tid": t or 0, "name": what, "args": {"name": name}}
+
+
+def _chunk_slice(ch: ChunkRecord) -> dict[str, Any]:
+    """A chunk on the air, from its first to its last byte (its track set later)."""
+    ts, dur = _span_us(ch.first_byte_s, ch.last_byte_s)
+    return {
+        "ph": "X",
+        "pid": _RADIO_PID,
+        "cat": "chunk",
+        "name": f"{ch.device}#{ch.chunk}",
+        "ts": ts,
+        "dur": dur,
+        "args": {"bytes": ch.nbytes, "submit_s": ch.submit_s},
+    }
+
+
+def _device_tracks(result: RunResult, chunk_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put each chunk slice on a track of its device; the tracks' names.
+
+    Sets ``tid`` of every slice of ``chunk_events`` (one per ``result.chunks``, in order):
+    a device's chunks go on :func:`lanes` of their own, its tracks side by side in the
+    scenario's order of devices.
+    """
+    names: list[dict[str, Any]] = []
     # by chunk number, so that the lanes do not depend on the order of the records
     numbered = sorted(zip(result.chunks, chunk_events, strict=True), key=_chunk_no)
     tid = 0
@@ -125,51 +146,46 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
         name = f"{d} ({result.devices[d]['modality']})"
         num_lanes = max(lane, default=0) + 1
         for k in range(num_lanes):
-            meta(_RADIO_PID, name if k == 0 else f"{name} #{k + 1}", tid + k)
+            names.append(_meta(_RADIO_PID, name if k == 0 else f"{name} #{k + 1}", tid + k))
         tid += num_lanes
-    for c in range(result.num_cores):
-        meta(_CORES_PID, f"core {c}", c)
-    events += chunk_events
-    for r in result.radio:
-        events.append(
-            {
-                "ph": "C",
-                "pid": _RADIO_PID,
-                "name": f"RBs {r.device}",
-                "ts": r.start_s * 1e6,
-                "args": {"units": r.units},
-            }
-        )
-        events.append(
-            {
-                "ph": "C",
-                "pid": _RADIO_PID,
-                "name": f"RBs {r.device}",
-                "ts": r.end_s * 1e6,
-                "args": {"units": 0},
-            }
-        )
-    for rec in result.layers:
-        ts, dur = _span_us(rec.start_s, rec.end_s)
-        events.append(
-            {
-                "ph": "X",
-                "pid": _CORES_PID,
-                "tid": rec.core,
-                "cat": rec.group,
-                "name": rec.layer,
-                "ts": ts,
-                "dur": dur,
-                "args": {
-                    "cycles": rec.cycles,
-                    "energy_pJ": rec.energy_pJ,
-                    "utilization": rec.utilization,
-                    "ready_s": rec.ready_s,
-                },
-            }
-        )
+    return names
+
+
+def _rb_counters(r: RadioRecord) -> list[dict[str, Any]]:
+    """A device's resource-block counter: its units from the start of a phase, 0 at its end."""
+    return [
+        {
+            "ph": "C",
+            "pid": _RADIO_PID,
+            "name": f"RBs {r.device}",
+            "ts": r.start_s * 1e6,
+            "args": {"units": r.units},
+        },
+        {
+            "ph": "C",
+            "pid": _RADIO_PID,
+            "name": f"RBs {r.device}",
+            "ts": r.end_s * 1e6,
+            "args": {"units": 0},
+        },
+    ]
+
+
+def _layer_slice(rec: LayerRecord) -> dict[str, Any]:
+    """A layer (chunk) on its core."""
+    ts, dur = _span_us(rec.start_s, rec.end_s)
     return {
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "metadata": {"scenario": result.scenario, "policy": result.policy},
+        "ph": "X",
+        "pid": _CORES_PID,
+        "tid": rec.core,
+        "cat": rec.group,
+        "name": rec.layer,
+        "ts": ts,
+        "dur": dur,
+        "args": {
+            "cycles": rec.cycles,
+            "energy_pJ": rec.energy_pJ,
+            "utilization": rec.utilization,
+            "ready_s": rec.ready_s,
+        },
     }
