@@ -31,6 +31,9 @@ def test_every_scenario_key_is_documented() -> None:
     assert not missing, f"undocumented scenario keys: {missing}"
 
 
+#: Where a file the docs name by its bare name may live.
+SEARCHED = ("owin_cosim", "ns3_scenarios", "benchmarks", "tests", "examples")
+
 #: Plugin entry-point groups: dotted names that are not modules.
 ENTRY_POINT_GROUPS = {
     "owin_cosim.policies",
@@ -48,7 +51,8 @@ def test_every_module_the_docs_name_exists() -> None:
     pkg = REPO / "owin_cosim"
     subpackages = {p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()}
     missing = []
-    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+    readmes = [REPO / d / "README.md" for d in ("accel_specs", "ns3_scenarios", "docker")]
+    for doc in [REPO / "README.md", *readmes, *sorted((REPO / "docs").glob("*.md"))]:
         text = doc.read_text(encoding="utf-8")
         for path in re.findall(r"\bowin_cosim/[\w/]+\.py\b", text):
             if not (REPO / path).is_file():
@@ -70,4 +74,7 @@ def test_every_module_the_docs_name_exists() -> None:
             top = path.split("/")[0]
             if top in subpackages and not (pkg / path).is_file():
                 missing.append(f"{doc.name}: {path}")
+        for name in re.findall(r"`(\w+\.py)`", text):  # a bare file name: it exists somewhere
+            if not any(REPO.glob(f"{top}/**/{name}") for top in SEARCHED):
+                missing.append(f"{doc.name}: {name}")
     assert not missing, f"docs name modules that do not exist: {sorted(set(missing))}"
