@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +31,7 @@ from owin_cosim import __version__
 from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
 from owin_cosim.policies import POLICIES
 from owin_cosim.scenario.schema import Scenario
+from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
 
 __all__ = ["app", "main"]
@@ -102,18 +103,26 @@ def _run_policy(
     flag: str = "--policy",
 ) -> dict[str, Any]:
     from owin_cosim.policies import make_policy
-    from owin_cosim.results.writers import write_results
-    from owin_cosim.sim.coordinator import execute
 
     name = policy_name or scenario.policy.name
     if name == scenario.policy.name:
         policy = make_policy(name, scenario.policy.params, scenario_path)
     else:  # named on the command line: an unknown name is the flag's fault
         policy = make_policy(name, {}, None, flag)
-    with err.status(f"{name}: planning and running {len(problem.dag)} layers ..."):
+    status = f"{name}: planning and running {len(problem.dag)} layers ..."
+    return _execute_and_write(problem, policy.plan, target, plot, status)
+
+
+def _execute_and_write(
+    problem: Problem, decide: Callable[[Problem], Plan], target: Path, plot: bool, status: str
+) -> dict[str, Any]:
+    """Decide a plan, carry it out, write the results directory; the summary (+ wall time)."""
+    from owin_cosim.results.writers import write_results
+    from owin_cosim.sim.coordinator import execute
+
+    with err.status(status):
         t0 = time.perf_counter()
-        plan = policy.plan(problem)
-        result = execute(problem, plan)
+        result = execute(problem, decide(problem))
         wall = time.perf_counter() - t0
     write_results(result, target, plot=plot)
     summary = result.summary()
@@ -127,21 +136,12 @@ def _run_plan(
 ) -> dict[str, Any]:
     """Carry out a plan file (checked against ``problem``) and write its results
     (by default into ``results/NAME/plan/``)."""
-    from owin_cosim.results.writers import write_results
-    from owin_cosim.sim.coordinator import execute
     from owin_cosim.system.plan_file import REPLAY_POLICY, read_plan, replayed
 
     plan = replayed(read_plan(plan_path, problem), plan_path)
     target = out_dir or Path("results") / problem.name / REPLAY_POLICY
-    with err.status(f"{plan_path}: running {len(problem.dag)} layers ..."):
-        t0 = time.perf_counter()
-        result = execute(problem, plan)
-        wall = time.perf_counter() - t0
-    write_results(result, target, plot=plot)
-    summary = result.summary()
-    summary["wall_s"] = wall
-    summary["out_dir"] = str(target)
-    return summary
+    status = f"{plan_path}: running {len(problem.dag)} layers ..."
+    return _execute_and_write(problem, lambda _: plan, target, plot, status)
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:

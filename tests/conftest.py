@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +75,43 @@ def timeloop_reference() -> Path:
     if not (TIMELOOP_REF / "summary.csv").is_file():
         raise FileNotFoundError(f"{TIMELOOP_REF} is missing: the Timeloop reference data")
     return TIMELOOP_REF
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def estimator_process(cache: Path) -> Iterator[str]:
+    """An ``owin-cosim estimator`` on loopback with its own cost cache; stopped (asked,
+    then killed) on every exit path. Yields its endpoint."""
+    import os
+    import subprocess
+    import sys
+
+    from owin_cosim.accel.service.client import RemoteCostModel
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "owin_cosim.cli", "estimator", "--bind", endpoint],
+        env={**os.environ, "OWIN_COSIM_COST_CACHE": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield endpoint
+    finally:
+        if proc.poll() is None:
+            try:
+                RemoteCostModel(endpoint, {}, timeout_s=5).shutdown_service()
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -7,9 +7,6 @@ import json
 import multiprocessing
 import pickle
 import runpy
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,7 +21,7 @@ from owin_cosim.errors import ConfigError
 from owin_cosim.policies import POLICIES, Rtfs
 from owin_cosim.results.records import RunResult
 from owin_cosim.system.problem import Problem
-from tests.conftest import REPO, scenario_dict, write_scenario
+from tests.conftest import REPO, estimator_process, scenario_dict, write_scenario
 
 EXAMPLES = REPO / "examples"
 runner = CliRunner()
@@ -39,34 +36,10 @@ def _fingerprint(result: RunResult) -> str:
     return json.dumps([summary, rows], sort_keys=True, default=str)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def estimator_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    endpoint = f"tcp://127.0.0.1:{_port()}"
-    cache = tmp_path_factory.mktemp("svc") / "costs.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "owin_cosim.cli", "estimator", "--bind", endpoint],
-        env={**__import__("os").environ, "OWIN_COSIM_COST_CACHE": str(cache)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with estimator_process(tmp_path_factory.mktemp("svc") / "costs.sqlite") as endpoint:
         yield endpoint
-    finally:
-        from owin_cosim.accel.service.client import RemoteCostModel
-
-        if proc.poll() is None:
-            try:
-                RemoteCostModel(endpoint, {}, timeout_s=5).shutdown_service()
-                proc.wait(timeout=10)
-            except Exception:
-                proc.kill()
-                proc.wait()
 
 
 def test_run_matches_the_cli_and_takes_names_or_objects(tmp_path: Path) -> None:

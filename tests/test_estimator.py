@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,37 +25,21 @@ from owin_cosim.errors import BackendUnavailableError
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
 from owin_cosim.workload.graph import conv2d, matmul
-from tests.conftest import SPECS, scenario_dict, timeloop_reference
+from tests.conftest import (
+    SPECS,
+    estimator_process,
+    free_port,
+    scenario_dict,
+    timeloop_reference,
+)
 
 REF = timeloop_reference()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def service(tmp_path: Path) -> str:
-    endpoint = f"tcp://127.0.0.1:{_port()}"
-    env_cache = {"OWIN_COSIM_COST_CACHE": str(tmp_path / "svc.sqlite")}
-    import os
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "owin_cosim.cli", "estimator", "--bind", endpoint],
-        env={**os.environ, **env_cache},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    yield endpoint
-    if proc.poll() is None:
-        try:
-            RemoteCostModel(endpoint, {}, timeout_s=5).shutdown_service()
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
-            proc.wait()
+def service(tmp_path: Path) -> Iterator[str]:
+    with estimator_process(tmp_path / "svc.sqlite") as endpoint:
+        yield endpoint
 
 
 def test_round_trip_matches_local(service: str) -> None:
@@ -85,7 +67,7 @@ def test_scenario_through_the_estimator(service: str, tmp_path: Path) -> None:
 
 
 def test_silent_estimator_times_out() -> None:
-    remote = RemoteCostModel(f"tcp://127.0.0.1:{_port()}", {}, timeout_s=1.0)
+    remote = RemoteCostModel(f"tcp://127.0.0.1:{free_port()}", {}, timeout_s=1.0)
     t = time.monotonic()
     with pytest.raises(EstimatorError, match="did not answer within 1 s"):
         remote.layer_cost(conv2d("a", C=3, M=8, P=8, Q=8))
@@ -94,7 +76,9 @@ def test_silent_estimator_times_out() -> None:
 
 
 def test_absent_service_fails_fast_even_with_a_long_batch_timeout() -> None:
-    remote = RemoteCostModel(f"tcp://127.0.0.1:{_port()}", {}, timeout_s=600, connect_timeout_s=1.0)
+    remote = RemoteCostModel(
+        f"tcp://127.0.0.1:{free_port()}", {}, timeout_s=600, connect_timeout_s=1.0
+    )
     t = time.monotonic()
     with pytest.raises(EstimatorError, match="within 1 s is it running there"):
         remote.layer_cost(conv2d("a", C=3, M=8, P=8, Q=8))
