@@ -30,7 +30,8 @@ from typing import Any
 
 from results_file import write_section
 
-from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
+from owin_cosim.network.base import UplinkDevice, dbm_to_w
+from owin_cosim.network.ns3.backend import Ns3Uplink
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
@@ -70,8 +71,8 @@ def scenario(ns3: dict[str, Any], mb_per_device: float) -> Scenario:
     )
 
 
-def ns3_devices(s: Scenario) -> list[Ns3Device]:
-    return [Ns3Device(d.name, d.distance, d.tx_power_dBm) for d in s.devices]
+def ns3_devices(s: Scenario) -> list[UplinkDevice]:
+    return [UplinkDevice(d.name, d.distance, dbm_to_w(d.tx_power_dBm)) for d in s.devices]
 
 
 def overhead(ns3: dict[str, Any], mb: float, policy: str, reps: int) -> dict[str, float]:

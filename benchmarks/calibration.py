@@ -15,8 +15,8 @@ import math
 import time
 from pathlib import Path
 
-from owin_cosim.network.base import ChunkTx, NetworkBackend, UplinkDevice
-from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
+from owin_cosim.network.base import ChunkTx, NetworkBackend, UplinkDevice, dbm_to_w
+from owin_cosim.network.ns3.backend import Ns3Uplink
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ofdm import OfdmConfig, OfdmUplink, PathLossConfig
 
@@ -60,7 +60,9 @@ def ns3() -> Ns3Uplink:
             "enb_noise_figure_db": 7.0,
         },
     )
-    return Ns3Uplink(cfg, [Ns3Device(f"d{int(d)}", d, POWER_DBM) for d in DISTANCES], 1)
+    return Ns3Uplink(
+        cfg, [UplinkDevice(f"d{int(d)}", d, dbm_to_w(POWER_DBM)) for d in DISTANCES], 1
+    )
 
 
 def alone(make: type | object) -> dict[str, float]:

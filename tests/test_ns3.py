@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from owin_cosim.network.base import ChunkTx, Delivery, NetworkBackend
-from owin_cosim.network.ns3.backend import Ns3Config, Ns3Device, Ns3Uplink, Ns3WorkerError
+from owin_cosim.network.base import ChunkTx, Delivery, NetworkBackend, UplinkDevice, dbm_to_w
+from owin_cosim.network.ns3.backend import Ns3Config, Ns3Uplink, Ns3WorkerError
 from owin_cosim.network.ns3.environment import ns3_installed
 from owin_cosim.policies import make_policy
 from owin_cosim.results.writers import write_results
@@ -46,8 +46,8 @@ if not ns3_installed():
 pytestmark = pytest.mark.ns3
 
 
-def _devices(*spec: tuple[str, float]) -> list[Ns3Device]:
-    return [Ns3Device(name, dist, 20.0) for name, dist in spec]
+def _devices(*spec: tuple[str, float]) -> list[UplinkDevice]:
+    return [UplinkDevice(name, dist, dbm_to_w(20.0)) for name, dist in spec]
 
 
 def _drain(net: NetworkBackend, step: float | None = None) -> list[Delivery]:
@@ -181,7 +181,7 @@ def test_granting_until_the_next_delivery_changes_nothing() -> None:
     s = _tiny_scenario({"scenario": "lte-uplink"})
     problem = assemble(s, Path("tiny.yaml"))
     plan = make_policy("pacs").plan(problem)
-    devices = [Ns3Device(d.name, d.distance, d.tx_power_dBm) for d in s.devices]
+    devices = [UplinkDevice(d.name, d.distance, dbm_to_w(d.tx_power_dBm)) for d in s.devices]
     runs = []
     for invariant in (False, True):
         net = Ns3Uplink(s.network.ns3, devices, s.seed)

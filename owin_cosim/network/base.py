@@ -10,6 +10,7 @@ conservative synchronisation protocol that the ns-3 worker speaks as well.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,16 +26,41 @@ __all__ = [
     "RadioUse",
     "UplinkDevice",
     "UplinkSetup",
+    "dbm_to_w",
+    "w_to_dbm",
 ]
+
+
+def dbm_to_w(dbm: float) -> float:
+    """Convert dBm to watts.
+
+    >>> dbm_to_w(30.0)
+    1.0
+    """
+    return float(10.0 ** ((dbm - 30.0) / 10.0))
+
+
+def w_to_dbm(watts: float) -> float:
+    """Convert watts to dBm.
+
+    >>> w_to_dbm(1.0)
+    30.0
+    """
+    return 10.0 * math.log10(watts * 1e3)
 
 
 @dataclass(frozen=True, slots=True)
 class UplinkDevice:
-    """What a network backend needs to know of one device."""
+    """What a network backend needs to know of one device (the one device record of the
+    network side; each backend derives its own wire form from it)."""
 
     name: str
     distance_m: float
     tx_power_W: float
+
+    @property
+    def tx_power_dBm(self) -> float:
+        return w_to_dbm(self.tx_power_W)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.accel.registry import COST_BACKENDS, make_cost_model
 from owin_cosim.accel.spec import ChipSpec, load_chip_spec
 from owin_cosim.errors import BackendUnavailableError, ConfigError
-from owin_cosim.network.base import UplinkSetup
+from owin_cosim.network.base import UplinkSetup, dbm_to_w
 from owin_cosim.network.ofdm.backend import planning_seed
 from owin_cosim.network.registry import NETWORK_BACKENDS
 from owin_cosim.policies.registry import make_policy
@@ -151,7 +151,7 @@ def _devices(
                 f"{d.chunks} chunks for a {nbytes}-byte payload; expected at most "
                 "one chunk per byte",
             )
-        power_w = 10.0 ** ((d.tx_power_dBm - 30.0) / 10.0)
+        power_w = dbm_to_w(d.tx_power_dBm)
         out.append(DeviceSpec(d.name, d.modality, d.distance, power_w, nbytes, d.chunks))
     unknown = used - {d.name for d in s.devices}
     if unknown:

@@ -29,12 +29,19 @@ from typing import Any
 import zmq
 
 from owin_cosim.errors import Ns3WorkerError
-from owin_cosim.network.base import AdvanceResult, ChunkTx, Delivery, NetworkBackend, RadioUse
+from owin_cosim.network.base import (
+    AdvanceResult,
+    ChunkTx,
+    Delivery,
+    NetworkBackend,
+    RadioUse,
+    UplinkDevice,
+)
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ns3.environment import ensure_pch, require_ns3
 from owin_cosim.network.ns3.protocol import ProtocolError, decode, encode, request
 
-__all__ = ["Ns3Config", "Ns3Device", "Ns3Uplink", "Ns3WorkerError"]
+__all__ = ["Ns3Config", "Ns3Uplink", "Ns3WorkerError"]
 
 
 #: Slice of a wait on the worker's socket, between looks at the worker process.
@@ -43,14 +50,9 @@ _POLL_MS = 100
 _STACK_LINE = re.compile(r"^(#\d+\s|entry=|\s+at\s|\s*\*\*\* Break \*\*\*|0x[0-9a-f]+)")
 
 
-class Ns3Device:
-    """A device as the worker needs it."""
-
-    def __init__(self, name: str, distance_m: float, tx_power_dBm: float) -> None:
-        self.name, self.distance_m, self.tx_power_dBm = name, distance_m, tx_power_dBm
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "distance_m": self.distance_m, "tx_power_dBm": self.tx_power_dBm}
+def _device_message(d: UplinkDevice) -> dict[str, Any]:
+    """A device as the worker's ``configure`` request carries it (power in dBm)."""
+    return {"name": d.name, "distance_m": d.distance_m, "tx_power_dBm": d.tx_power_dBm}
 
 
 class Ns3Uplink(NetworkBackend):
@@ -62,7 +64,7 @@ class Ns3Uplink(NetworkBackend):
     def __init__(
         self,
         config: Ns3Config,
-        devices: Sequence[Ns3Device],
+        devices: Sequence[UplinkDevice],
         seed: int,
         *,
         say: Callable[[str], None] | None = None,
@@ -101,7 +103,7 @@ class Ns3Uplink(NetworkBackend):
                     "configure",
                     scenario=config.scenario,
                     params=config.params,
-                    devices=[d.as_dict() for d in self.devices],
+                    devices=[_device_message(d) for d in self.devices],
                     seed=seed,
                 ),
                 config.startup_timeout_s,

@@ -8,7 +8,6 @@ only to run).
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
@@ -88,10 +87,6 @@ class Ns3BackendType:
         )
 
     def create(self, ref: NetworkRef) -> NetworkBackend:
-        from owin_cosim.network.ns3.backend import Ns3Device, Ns3Uplink
+        from owin_cosim.network.ns3.backend import Ns3Uplink
 
-        devices = [
-            Ns3Device(d.name, d.distance_m, 10.0 * math.log10(d.tx_power_W * 1e3))
-            for d in ref.devices
-        ]
-        return Ns3Uplink(ref.config, devices, ref.seed, say=_say)
+        return Ns3Uplink(ref.config, ref.devices, ref.seed, say=_say)

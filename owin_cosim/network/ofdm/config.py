@@ -10,16 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from owin_cosim.network.base import dbm_to_w
+
 __all__ = ["OfdmConfig", "PathLossConfig", "dbm_to_w"]
-
-
-def dbm_to_w(dbm: float) -> float:
-    """Convert dBm to watts.
-
-    >>> dbm_to_w(30.0)
-    1.0
-    """
-    return float(10.0 ** ((dbm - 30.0) / 10.0))
 
 
 class PathLossConfig(BaseModel):
