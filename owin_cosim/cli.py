@@ -82,15 +82,23 @@ def _guard(debug: bool) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _assemble(scenario_path: Path) -> tuple[Scenario, Problem]:
-    from owin_cosim.scenario.assemble import load_problem
+def _assemble(
+    scenario_path: Path, check: Callable[[Scenario], object] | None = None
+) -> tuple[Scenario, Problem]:
+    """Read and assemble a scenario; ``check`` sees the scenario before the (slow)
+    costing (e.g. whether its results directory may be written)."""
+    from owin_cosim.scenario.assemble import assemble
+    from owin_cosim.scenario.schema import load_scenario
 
+    scenario = load_scenario(scenario_path)
+    if check is not None:
+        check(scenario)
     with err.status(f"assembling {scenario_path} ...") as status:
 
         def costing(done: int, total: int) -> None:
             status.update(f"assembling {scenario_path}: costing layer {done}/{total} ...")
 
-        return load_problem(scenario_path, costing)
+        return scenario, assemble(scenario, scenario_path, costing)
 
 
 def _run_policy(
@@ -124,7 +132,7 @@ def _execute_and_write(
         t0 = time.perf_counter()
         result = execute(problem, decide(problem))
         wall = time.perf_counter() - t0
-    write_results(result, target, plot=plot)
+    write_results(result, target, plot=plot, key="--out")
     summary = result.summary()
     summary["wall_s"] = wall
     summary["out_dir"] = str(target)
@@ -198,14 +206,21 @@ def run(
             raise ConfigError(None, "--plan", "give either --plan or --policy, not both")
         if policy is not None:
             POLICIES.entry(policy, None, "--policy")  # before the (slow) assembly
-        sc, problem = _assemble(scenario)
+        targets: list[Path] = []
+
+        def claim(sc: Scenario) -> None:  # may --out be written? (before any work)
+            from owin_cosim.results.safety import prepare_target
+            from owin_cosim.system.plan_file import REPLAY_POLICY
+
+            last = REPLAY_POLICY if plan is not None else policy or sc.policy.name
+            targets.append(prepare_target(out_dir or Path("results") / sc.name / last, "--out"))
+
+        sc, problem = _assemble(scenario, claim)
         name = policy or sc.policy.name
         if plan is not None:
-            s = _run_plan(plan, problem, out_dir, plot)
+            s = _run_plan(plan, problem, targets[0], plot)
         else:
-            s = _run_policy(
-                scenario, sc, problem, name, out_dir or Path("results") / sc.name / name, plot
-            )
+            s = _run_policy(scenario, sc, problem, name, targets[0], plot)
         out.print(
             f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
             f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
@@ -226,14 +241,17 @@ def compare(
 ) -> None:
     """Run several policies on the same scenario and seed; print and save a comparison."""
     from owin_cosim.results.comparison import comparison_doc, plain_table
+    from owin_cosim.results.safety import prepare_target
     from owin_cosim.results.writers import atomic_directory, write_json
 
     with _guard(debug):
         names = _policy_names(policies)
-        sc, problem = _assemble(scenario)
+        sc, problem = _assemble(
+            scenario, lambda sc: prepare_target(out_dir or Path("results") / sc.name, "--out")
+        )
         base = out_dir or Path("results") / sc.name
         rows: list[dict[str, Any]] = []
-        with atomic_directory(base) as tmp:
+        with atomic_directory(base, "--out") as tmp:
             for name in names:
                 rows.append(_run_policy(scenario, sc, problem, name, tmp / name, plot))
             for r in rows:

@@ -70,6 +70,8 @@ DTYPE_BYTES: dict[str, int] = {
 }
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
+#: The longest scenario name (it names a directory: see ``Scenario._plain_name``).
+MAX_NAME_LENGTH = 100
 
 
 class _Strict(BaseModel):
@@ -299,7 +301,8 @@ class PolicySection(_Strict):
 class Scenario(_Strict):
     """A whole scenario file."""
 
-    name: str = Field("scenario", pattern=_NAME)
+    #: A plain file name (the results directory ``results/<name>``): see ``_plain_name``.
+    name: str = "scenario"
     description: str = ""
     seed: int = Field(0, ge=0, lt=2**63)
     devices: list[DeviceConfig] = Field(min_length=1, max_length=256)
@@ -320,6 +323,20 @@ class Scenario(_Strict):
         """This scenario, recorded as read from ``path``."""
         self._source = Path(path)
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # The name is a directory under results/: '.' would make compare replace
+        # results/ itself, '..' write beside it, a long name fail late in the OS.
+        plain = all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
+        if not (0 < len(name) <= MAX_NAME_LENGTH and plain and name[0] not in ".-"):
+            raise ValueError(
+                f"expected a plain file name of 1 to {MAX_NAME_LENGTH} letters, digits, "
+                f"'_', '.' or '-', not starting with '.' or '-' (got {name[:60]!r}"
+                f"{'...' if len(name) > 60 else ''}, {len(name)} characters)"
+            )
+        return name
 
     @field_validator("devices")
     @classmethod
