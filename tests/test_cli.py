@@ -19,6 +19,7 @@ def test_run_writes_every_output(tmp_path: Path, tiny_path: Path) -> None:
     res = runner.invoke(app, ["run", str(tiny_path), "--policy", "rtfs", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
+        ".owin-cosim-results",
         "events.csv",
         "gantt.png",
         "plan.json",

@@ -274,10 +274,11 @@ def test_cli_bad_plan_exits_2(tmp_path: Path, tiny: tuple[Path, Problem]) -> Non
     doc = json.loads(path.read_text())
     doc["placement"] = {"enc_cam_conv1": 0}
     path.write_text(json.dumps(doc))
-    res = runner.invoke(app, ["run", str(scenario), "--plan", str(path), "--out", str(tmp_path)])
+    target = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(scenario), "--plan", str(path), "--out", str(target)])
     assert res.exit_code == 2
     assert "placement.enc_cam_conv1" in res.output and str(path) in res.output
-    assert not (tmp_path / "summary.json").exists()
+    assert not target.exists()
     both = ["run", str(scenario), "--plan", str(path), "--policy", "pacs"]
     res = runner.invoke(app, both)
     assert res.exit_code == 2 and "--plan" in res.output

@@ -3,26 +3,24 @@
 A results directory holds ``summary.json``, ``events.csv`` (long form: one row per chunk
 transmission and per layer execution), ``plan.json`` (the plan, readable by
 ``owin-cosim run --plan``; see :mod:`owin_cosim.system.plan_file`), ``trace.json``
-(Chrome/Perfetto) and ``gantt.png``. Everything is written into a hidden sibling
-directory first and moved into place only when complete, so an interrupted or failed
-run never leaves a directory that looks like a result, and an earlier result at the
-same place is replaced only by a complete new one.
+(Chrome/Perfetto), ``gantt.png`` and the marker ``.owin-cosim-results``. Everything is
+written into a hidden sibling directory first and swapped into place only when
+complete, so an interrupted or failed run never leaves a directory that looks like a
+result, and an earlier result at the same place is replaced only by a complete new one
+(and only if owin-cosim wrote it: see :mod:`owin_cosim.results.safety`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from owin_cosim.results.gantt import plot_gantt
 from owin_cosim.results.records import RunResult
+from owin_cosim.results.safety import atomic_directory
 from owin_cosim.results.trace import chrome_trace
 from owin_cosim.system.plan_file import write_plan_doc
 
@@ -53,26 +51,6 @@ CSV_COLUMNS = (
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON (stable bytes for the same data)."""
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-@contextmanager
-def atomic_directory(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``target`` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        target.rename(old)
-    tmp.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _rows(result: RunResult) -> Iterator[dict[str, Any]]:
@@ -112,10 +90,16 @@ def write_results(
     *,
     plot: bool = True,
     extra: Callable[[Path], None] | None = None,
+    key: str = "out_dir",
 ) -> Path:
-    """Write the results directory of ``result`` at ``out_dir`` (atomically)."""
+    """Write the results directory of ``result`` at ``out_dir`` (atomically).
+
+    ``out_dir`` may only be absent, empty or a results directory owin-cosim wrote;
+    anything else is refused with a :class:`~owin_cosim.errors.ConfigError` naming
+    ``key`` (see :mod:`owin_cosim.results.safety`).
+    """
     out = Path(out_dir)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, key) as tmp:
         with (tmp / "events.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
             writer.writeheader()
