@@ -386,21 +386,32 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("info")
 def cache_info() -> None:
     """Where the cache is, how many entries (per backend), its size."""
-    from owin_cosim.accel.cache import CostCache
+    from owin_cosim.accel.cache import default_cache_path, open_existing
 
-    info = CostCache().info()
-    out.print(f"{info['path']}: {info['entries']} entries, {info['bytes'] / 1024:.0f} KiB")
-    for backend, n in sorted(info["by_backend"].items()):
-        out.print(f"  {backend}: {n}")
+    with _guard(False):
+        if (cache := open_existing()) is None:
+            _say(f"{default_cache_path()}: no cost cache yet (0 entries)")
+            return
+        info = cache.info()
+        cache.close()
+        _say(f"{info['path']}: {info['entries']} entries, {info['bytes'] / 1024:.0f} KiB")
+        for backend, n in sorted(info["by_backend"].items()):
+            _say(f"  {backend}: {n}")
+        for moved in info["moved_aside"]:
+            _say(f"  (a damaged file was moved aside to {moved})")
 
 
 @cache_app.command("clear")
 def cache_clear() -> None:
     """Remove every entry."""
-    from owin_cosim.accel.cache import CostCache
+    from owin_cosim.accel.cache import default_cache_path, open_existing
 
-    cache = CostCache()
-    out.print(f"removed {cache.clear()} entries from {cache.path}")
+    with _guard(False):
+        if (cache := open_existing()) is None:
+            _say(f"{default_cache_path()}: no cost cache, nothing to remove")
+            return
+        _say(f"removed {cache.clear()} entries from {cache.path}")
+        cache.close()
 
 
 @app.command()
