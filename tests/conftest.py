@@ -87,31 +87,59 @@ def free_port() -> int:
 
 
 @contextmanager
-def estimator_process(cache: Path) -> Iterator[str]:
-    """An ``owin-cosim estimator`` on loopback with its own cost cache; stopped (asked,
-    then killed) on every exit path. Yields its endpoint."""
+def estimator_process(cache: Path, *args: str) -> Iterator[str]:
+    """An ``owin-cosim estimator`` on loopback with its own cost cache and a fresh
+    shutdown token (in its environment, never on its command line); ``args`` are more
+    options. Stopped on every exit path: asked with the token, then SIGTERM, then
+    killed. Yields its endpoint."""
     import os
+    import secrets
     import subprocess
     import sys
 
     from owin_cosim.accel.service.client import RemoteCostModel
+    from owin_cosim.accel.service.protocol import TOKEN_ENV
 
     endpoint = f"tcp://127.0.0.1:{free_port()}"
+    token = secrets.token_hex(16)
+    keys = Path(args[args.index("--keys") + 1]) if "--keys" in args else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "owin_cosim.cli", "estimator", "--bind", endpoint],
-        env={**os.environ, "OWIN_COSIM_COST_CACHE": str(cache)},
+        [sys.executable, "-m", "owin_cosim.cli", "estimator", "--bind", endpoint, *args],
+        env={**os.environ, "OWIN_COSIM_COST_CACHE": str(cache), TOKEN_ENV: token},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+    def ask() -> None:
+        client = RemoteCostModel(endpoint, {}, timeout_s=5, keys=keys)
+        try:
+            client.shutdown_service(token)
+        finally:
+            client.close()
+
     try:
         yield endpoint
     finally:
-        if proc.poll() is None:
-            try:
-                RemoteCostModel(endpoint, {}, timeout_s=5).shutdown_service()
-                proc.wait(timeout=10)
-            except Exception:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, ask)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def stop_process(proc: Any, ask: Any) -> None:
+    """Stop ``proc``: ``ask()`` it, then SIGTERM, then SIGKILL; always reaped."""
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    try:
+        ask()
+        proc.wait(timeout=10)
+        return
+    except Exception:
+        pass
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

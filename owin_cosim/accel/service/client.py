@@ -4,17 +4,25 @@ remote estimator service computes (``accelerator.estimator: tcp://HOST:PORT``)."
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from owin_cosim.accel.cost_model import LayerCost
-from owin_cosim.accel.service.protocol import PROTOCOL_VERSION, cost_from_dict, layer_to_dict
+from owin_cosim.accel.limits import MAX_LAYERS_PER_BATCH
+from owin_cosim.accel.service.protocol import (
+    PROTOCOL_VERSION,
+    TOKEN_ENV,
+    cost_from_dict,
+    layer_to_dict,
+)
 from owin_cosim.errors import EstimatorError
 from owin_cosim.workload.graph import Layer
 
-__all__ = ["EstimatorError", "RemoteCostModel"]
+__all__ = ["TOKEN_ENV", "EstimatorError", "RemoteCostModel"]
 
 
 class RemoteCostModel:
@@ -24,6 +32,8 @@ class RemoteCostModel:
     ``timeout_s`` and a silent service is an :class:`EstimatorError`. Before the first
     batch a ``hello`` (bounded by ``connect_timeout_s``) tells an absent service from a
     slow answer, so a wrong endpoint fails in seconds even when batches may take long.
+    ``keys`` (a directory of ``owin-cosim keys``) connects with CURVE. A list longer than
+    :data:`~owin_cosim.accel.limits.MAX_LAYERS_PER_BATCH` goes in several batches.
     """
 
     def __init__(
@@ -35,8 +45,10 @@ class RemoteCostModel:
         options: dict[str, Any] | None = None,
         timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        keys: Path | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.keys = keys
         self.connect_timeout_s = min(connect_timeout_s, timeout_s)
         self._greeted = False
         self.spec = spec
@@ -51,6 +63,10 @@ class RemoteCostModel:
         if self._sock is None:
             self._sock = self._ctx.socket(zmq.REQ)
             self._sock.setsockopt(zmq.LINGER, 0)
+            if self.keys is not None:
+                from owin_cosim.security import curve_client
+
+                curve_client(self._sock, self.keys)
             self._sock.connect(self.endpoint)
         return self._sock
 
@@ -69,13 +85,25 @@ class RemoteCostModel:
             raise EstimatorError(
                 f"estimator at {self.endpoint} did not answer within {wait:g} s {what}"
             )
-        answer: dict[str, Any] = json.loads(sock.recv())
+        try:
+            answer = json.loads(sock.recv())
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise EstimatorError(f"{self.endpoint} answered something that is not an estimator")
         if not answer.get("ok"):
             raise EstimatorError(f"estimator at {self.endpoint}: {answer.get('error')}")
         return answer
 
     def layer_costs(self, layers: Sequence[Layer]) -> list[LayerCost]:
-        """Costs of a batch of layers, in one round trip."""
+        """Costs of a batch of layers, in one round trip per
+        :data:`~owin_cosim.accel.limits.MAX_LAYERS_PER_BATCH` layers."""
+        costs: list[LayerCost] = []
+        for start in range(0, len(layers), MAX_LAYERS_PER_BATCH):
+            costs.extend(self._batch(layers[start : start + MAX_LAYERS_PER_BATCH]))
+        return costs
+
+    def _batch(self, layers: Sequence[Layer]) -> list[LayerCost]:
         answer = self._ask(
             {
                 "op": "estimate",
@@ -91,9 +119,16 @@ class RemoteCostModel:
     def layer_cost(self, layer: Layer) -> LayerCost:
         return self.layer_costs([layer])[0]
 
-    def shutdown_service(self) -> None:
-        """Ask the service to stop."""
-        self._ask({"op": "shutdown"})
+    def shutdown_service(self, token: str | None = None) -> None:
+        """Ask the service to stop, with its owner's ``token`` (default: ``$TOKEN_ENV``).
+
+        Raises
+        ------
+        EstimatorError
+            When the service refuses (a wrong or missing token) or does not answer.
+        """
+        token = os.environ.get(TOKEN_ENV, "") if token is None else token
+        self._ask({"op": "shutdown", "token": token})
 
     def close(self) -> None:
         if self._sock is not None:

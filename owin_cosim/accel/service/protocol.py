@@ -7,13 +7,16 @@ Messages are JSON objects, one per frame, each with ``"v": PROTOCOL_VERSION``::
         "options": {"latency_scale": 1.0}, "layers": [{"name", "op", "R", ..., "N", ...}]}
     <- {"v": 1, "op": "estimate", "ok": true, "costs": [{"cycles", "seconds",
         "energy_pJ", "utilization", "macs", "levels", "bound_by"}, ...], "backend_calls": k}
-    -> {"v": 1, "op": "shutdown"}   <- {"v": 1, "op": "shutdown", "ok": true}
+    -> {"v": 1, "op": "shutdown", "token": "..."}   <- {"v": 1, "op": "shutdown", "ok": true}
 
 ``backend`` is a registered cost backend (``analytic``, ``loopnest`` with options
 ``mapper_evaluations``, ``mapper_seed``, ``timeloop`` with option ``timeloop_arch``:
 ``{file name: text}`` of the Timeloop architecture and component files, written to a
 private folder on the service's side; Timeloop must be installed there). A failed query
-is answered ``{"ok": false, "error": "..."}``.
+is answered ``{"ok": false, "error": "..."}``; so is a malformed one: every request is
+checked field by field (:func:`parse_request`) against the bounds of
+:mod:`owin_cosim.accel.limits` before any work. ``shutdown`` needs the token the
+service was started with.
 
 >>> from owin_cosim.workload.graph import Layer, OpKind
 >>> layer = Layer("fc", OpKind.MATMUL, C=4, M=2)
@@ -23,18 +26,46 @@ True
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, fields
 from typing import Any
 
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
+from owin_cosim.accel.limits import (
+    MAX_LATENCY_SCALE,
+    MAX_LAYER_DIM,
+    MAX_LAYERS_PER_BATCH,
+    MAX_MAPPER_EVALUATIONS,
+)
 from owin_cosim.workload.graph import Layer, OpKind
 
-__all__ = ["PROTOCOL_VERSION", "cost_from_dict", "layer_from_dict", "layer_to_dict"]
+__all__ = [
+    "OPS",
+    "PROTOCOL_VERSION",
+    "TOKEN_ENV",
+    "BadRequestError",
+    "cost_from_dict",
+    "layer_from_dict",
+    "layer_to_dict",
+    "parse_request",
+]
 
 #: The estimator protocol's version (independent of the ns-3 worker protocol's).
 PROTOCOL_VERSION = 1
 
+#: The environment variable holding the estimator's shutdown token (service and client).
+TOKEN_ENV = "OWIN_COSIM_ESTIMATOR_TOKEN"
+
 _LAYER_FIELDS = {f.name for f in fields(Layer)}
+_LAYER_TYPES = {f.name: str(f.type) for f in fields(Layer)}
+
+#: The requests a service answers.
+OPS = ("hello", "estimate", "shutdown")
+
+
+class BadRequestError(ValueError):
+    """A request the service refuses before any work (answered as an error)."""
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:
@@ -54,3 +85,108 @@ def layer_from_dict(data: dict[str, Any]) -> Layer:
 def cost_from_dict(data: dict[str, Any]) -> LayerCost:
     levels = {k: LevelAccesses(**v) for k, v in data["levels"].items()}
     return LayerCost(**{**data, "levels": levels})
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise BadRequestError(message)
+
+
+def _int(value: Any, what: str, low: int, high: int) -> int:
+    _check(
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+        f"{what} must be an integer in [{low}, {high}], got {_short(value)}",
+    )
+    return int(value)
+
+
+def _short(value: Any) -> str:
+    """At most a hundred characters of a value (never the whole of a huge input)."""
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _options(options: Any) -> Any:
+    _check(isinstance(options, dict), f"options must be an object, got {_short(options)}")
+    for key, value in options.items():
+        if key == "latency_scale":
+            _check(
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and 0 < value <= MAX_LATENCY_SCALE,
+                f"options.latency_scale must be a number in (0, {MAX_LATENCY_SCALE:g}], "
+                f"got {_short(value)}",
+            )
+        elif key == "mapper_evaluations":
+            _int(value, "options.mapper_evaluations", 1, MAX_MAPPER_EVALUATIONS)
+        elif key == "mapper_seed":
+            _int(value, "options.mapper_seed", 0, 2**63 - 1)
+        elif key == "timeloop_arch":
+            _check(
+                isinstance(value, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()),
+                "options.timeloop_arch must be an object of {file name: text}",
+            )
+    return options
+
+
+def _layer(data: Any, i: int) -> None:
+    where = f"layers[{i}]"
+    _check(isinstance(data, dict), f"{where} must be an object, got {_short(data)}")
+    _check(isinstance(data.get("name"), str), f"{where}.name must be a string")
+    _check(
+        isinstance(data.get("op"), str) and data["op"] in {str(k) for k in OpKind},
+        f"{where}.op must be one of {', '.join(OpKind)}, got {_short(data.get('op'))}",
+    )
+    for key, value in data.items():
+        kind = _LAYER_TYPES.get(key)
+        if kind == "int":
+            _int(value, f"{where}.{key}", 1, MAX_LAYER_DIM)
+        elif kind == "bool":
+            _check(isinstance(value, bool), f"{where}.{key} must be true or false")
+        elif kind == "str":
+            _check(isinstance(value, str), f"{where}.{key} must be a string")
+
+
+def parse_request(frame: bytes) -> dict[str, Any]:
+    """The request of one frame, checked; :class:`BadRequestError` for anything malformed.
+
+    >>> parse_request(b'{"v": 1, "op": "hello"}')
+    {'v': 1, 'op': 'hello'}
+    >>> parse_request(b"[1]")
+    Traceback (most recent call last):
+    ...
+    owin_cosim.accel.service.protocol.BadRequestError: a request must be a JSON object, got list
+    """
+    try:
+        message: Any = json.loads(frame)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise BadRequestError("a request must be one JSON object (UTF-8)") from None
+    _check(
+        isinstance(message, dict),
+        f"a request must be a JSON object, got {type(message).__name__}",
+    )
+    _check(
+        type(message.get("v")) is int and message["v"] == PROTOCOL_VERSION,
+        f"protocol version {_short(message.get('v'))}; expected {PROTOCOL_VERSION}",
+    )
+    op = message.get("op")
+    _check(op in OPS, f"unknown op {_short(op)}; expected {', '.join(OPS)}")
+    if op == "shutdown":
+        _check(isinstance(message.get("token", ""), str), "token must be a string")
+    if op == "estimate":
+        _check(isinstance(message.get("spec"), dict), "spec must be an object (a chip spec)")
+        _check(isinstance(message.get("backend", "analytic"), str), "backend must be a string")
+        message["options"] = _options(message.get("options") or {})
+        layers = message.get("layers")
+        _check(isinstance(layers, list), "layers must be a list")
+        _check(
+            len(layers) <= MAX_LAYERS_PER_BATCH,
+            f"{len(layers)} layers in one query; at most {MAX_LAYERS_PER_BATCH} "
+            "(owin_cosim.accel.limits.MAX_LAYERS_PER_BATCH)",
+        )
+        for i, layer in enumerate(layers):
+            _layer(layer, i)
+    checked: dict[str, Any] = message
+    return checked
