@@ -25,6 +25,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 
 from owin_cosim.errors import ConfigError
+from owin_cosim.yaml_input import clip
 
 __all__ = ["validation_to_config_error"]
 
@@ -85,7 +86,7 @@ def validation_to_config_error(
         else:
             msg = err["msg"].removeprefix("Value error, ")
             if "input" in err and err["type"] not in ("value_error", "assertion_error"):
-                msg += f" (got {err['input']!r})"
+                msg += f" (got {clip(err['input'])})"
         lines.append((key, msg))
     key, msg = lines[0]
     if len(lines) > 1:

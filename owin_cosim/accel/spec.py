@@ -40,7 +40,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from owin_cosim.accel.chip import ChipSpec, CoreSpec, NocSpec, StorageLevel
@@ -57,6 +56,7 @@ from owin_cosim.accel.spec_schema import (
 )
 from owin_cosim.accel.spec_tree import Part, read_core_tree
 from owin_cosim.errors import ConfigError
+from owin_cosim.yaml_input import read_yaml
 
 __all__ = [
     "BUFFER_CLASSES",
@@ -91,14 +91,7 @@ def load_chip_spec(path: str | Path) -> ChipSpec:
         dotted key path of the offending key.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(p, "", f"cannot read the accelerator spec: {e.strerror or e}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(p, "", f"invalid YAML: {e}") from None
+    data = read_yaml(p, "accelerator spec")
     return parse_chip_spec(data, p)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from owin_cosim.errors import ConfigError
+from owin_cosim.yaml_input import clip
 
 __all__ = [
     "BUFFER_CLASSES",
@@ -37,7 +38,7 @@ PE_RANGE = re.compile(r"^(?P<base>[A-Za-z_][\w-]*)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _NocBlock(_Strict):
@@ -151,7 +152,7 @@ def to_config_error(err: ValidationError, path: Path | None, prefix: str = "") -
         text = str(first["msg"]).removeprefix("Input should be ")
         if text.startswith(("greater", "less")):
             text = "a value " + text
-        message = f"expected {text}, got {value!r}"
+        message = f"expected {text}, got {clip(value)}"
         if isinstance(value, str):
             try:
                 float(value)

@@ -18,7 +18,7 @@ __all__ = ["NoParams", "Policy", "minmax_shares", "upload_and_encoder_times"]
 class NoParams(BaseModel):
     """For policies without parameters: any key is an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Policy(ABC):

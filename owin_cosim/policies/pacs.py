@@ -24,12 +24,14 @@ CANDIDATES = ("johnson", "johnson_soft", "minmax", "spt", "lpt")
 class PacsParams(BaseModel):
     """Parameters of PACS."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: Radio-plan families to evaluate in the planning simulation.
-    candidates: list[str] = Field(default_factory=lambda: list(CANDIDATES), min_length=1)
+    candidates: list[str] = Field(
+        default_factory=lambda: list(CANDIDATES), min_length=1, max_length=16
+    )
     #: ``johnson_soft``: weight ratio between consecutive devices in Johnson order.
-    soft_ratio: float = Field(4.0, gt=1.0)
+    soft_ratio: float = Field(4.0, gt=1.0, le=1e6)
     #: Evaluate the candidates in the planning simulation and keep the best; if false,
     #: take the first candidate without simulating.
     search: bool = True

@@ -35,7 +35,7 @@ __all__ = ["LayerEntry", "ModelFile", "load_model_file"]
 
 
 class _Dims(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     R: int = Field(1, ge=1)
     S: int = Field(1, ge=1)
@@ -53,7 +53,7 @@ class _Dims(BaseModel):
 class LayerEntry(BaseModel):
     """One layer of a model file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     op: Literal["conv", "matmul", "depthwise", "pool", "eltwise"]
@@ -69,7 +69,7 @@ class LayerEntry(BaseModel):
 class ModelFile(BaseModel):
     """A whole model file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = "model"
     layers: list[LayerEntry] = Field(min_length=1)
