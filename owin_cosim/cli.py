@@ -28,7 +28,6 @@ from rich.table import Table
 from rich.text import Text
 
 from owin_cosim import __version__
-from owin_cosim.accel.limits import DEFAULT_QUERY_DEADLINE_S, DEFAULT_WORKERS
 from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
 from owin_cosim.policies import POLICIES
 from owin_cosim.scenario.schema import Scenario
@@ -310,44 +309,6 @@ InsecureOpt = Annotated[bool, typer.Option(help="Allow a bind beyond loopback wi
 
 
 @app.command()
-def estimator(
-    bind: Annotated[str, typer.Option(help="Endpoint (beyond loopback: --keys).")] = (
-        "tcp://127.0.0.1:5556"
-    ),
-    cache: Annotated[bool, typer.Option(help="Use the persistent cost cache.")] = True,
-    keys: KeysOpt = None,
-    insecure: InsecureOpt = False,
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="OWIN_COSIM_ESTIMATOR_TOKEN", help="The shutdown token (secret)."),
-    ] = None,
-    token_file: Annotated[Path | None, typer.Option(help="File holding the token.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = DEFAULT_WORKERS,
-    deadline_s: Annotated[float, typer.Option(min=0.001, max=86400)] = DEFAULT_QUERY_DEADLINE_S,
-) -> None:
-    """Serve batched per-layer cost queries over pyzmq; only its owner may stop it
-    (shutdown with the token, SIGTERM, Ctrl-C). Bounds: owin_cosim/accel/limits.py."""
-    from owin_cosim.accel.service.server import serve
-    from owin_cosim.security import check_bind, read_secret
-
-    with _guard(False):
-        check_bind(bind, keys, insecure)
-        secret = read_secret(token, token_file, "--token-file")
-        ready = f"owin-cosim estimator listening on {bind}" + (" (CURVE)" if keys else "")
-        serve(bind, cache=cache, workers=workers, deadline_s=deadline_s, token=secret,
-              keys=keys, ready=lambda: _say(ready))  # fmt: skip
-
-
-@app.command("keys")
-def keys_command(directory: Annotated[Path, typer.Argument(help="A new directory.")]) -> None:
-    """Create CURVE keys (server and client keypairs) for the estimator and ns-3 worker."""
-    from owin_cosim.security import create_keys
-
-    with _guard(False):
-        _say(f"wrote CURVE keys: serve and connect with --keys {create_keys(directory)}")
-
-
-@app.command()
 def estimate(
     arch: Annotated[Path, typer.Option(help="Timeloop architecture, or a multi-core spec.")],
     problem: Annotated[Path, typer.Option(help="Timeloop problem (CNN-layer) YAML.")],
@@ -476,18 +437,22 @@ def plugins(
 @app.command("ns3-worker")
 def ns3_worker(
     bind: Annotated[
-        str, typer.Option(help="ZeroMQ endpoint to listen on, e.g. tcp://0.0.0.0:5555.")
-    ],
+        str, typer.Option(help="ZeroMQ endpoint to listen on (beyond loopback: with --keys).")
+    ] = "tcp://127.0.0.1:5555",
+    keys: KeysOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Run one ns-3 worker on its own (for containers): serve one session, then exit."""
     from owin_cosim.network.ns3.environment import require_ns3
     from owin_cosim.network.ns3.worker import run_worker
+    from owin_cosim.security import check_bind
 
     with _guard(False):
+        check_bind(bind, keys, insecure)
         require_ns3()
         os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
-        err.print(f"owin-cosim ns3-worker listening on {bind}")
-        run_worker(bind)
+        _say(f"owin-cosim ns3-worker listening on {bind}" + (" (CURVE)" if keys else ""))
+        run_worker(bind, keys=keys)
 
 
 def _print_version(value: bool) -> None:
@@ -508,10 +473,16 @@ def _root(
     """Co-simulation of wireless neural processing (uplink + accelerator)."""
 
 
+# The service commands (estimator, keys) are defined beside, on the same app.
+from owin_cosim import cli_services  # noqa: E402, F401
+
+
 def main() -> None:
     """Entry point of the ``owin-cosim`` console script."""
     app(prog_name="owin-cosim")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # run the imported module's app: it has every command
+    from owin_cosim.cli import main as _main
+
+    _main()

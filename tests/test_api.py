@@ -97,8 +97,13 @@ def _example_problems(estimator: str) -> dict[str, Problem]:
     }
     containers = api.override(
         api.load_scenario(EXAMPLES / "quickstart-containers.yaml"),
-        # the service of the example's compose file, here on loopback; a small search budget
-        {"accelerator.estimator": estimator, "accelerator.mapper.evaluations": 20},
+        # the service of the example's compose file, here on loopback (so without its
+        # CURVE keys); a small search budget
+        {
+            "accelerator.estimator": estimator,
+            "accelerator.estimator_keys": None,
+            "accelerator.mapper.evaluations": 20,
+        },
     )
     problems["quickstart-containers"] = api.build_problem(containers)
     return problems

@@ -40,3 +40,26 @@ def test_images_install_what_their_roles_need() -> None:
     assert "ARG TIMELOOP_IMAGE=timeloopaccelergy/" in timeloop
     assert "FROM ${TIMELOOP_IMAGE}" in timeloop
     assert '"estimator", "--bind"' in timeloop
+
+
+def test_services_beyond_loopback_talk_curve() -> None:
+    """No compose service or image binds beyond loopback without --keys, and the
+    coordinator's scenario connects with the keys of the volume the services read."""
+    from owin_cosim.security import is_loopback
+
+    compose = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert "owin-cosim keys /work/keys" in services["keys"]["command"][0]
+    for name in ("ns3-worker", "estimator"):
+        command = services[name]["command"]
+        assert not is_loopback(command[command.index("--bind") + 1])
+        assert command[command.index("--keys") + 1] == "/work/keys"
+        assert "curve-keys:/work/keys:ro" in services[name]["volumes"]
+    assert "curve-keys:/work/keys:ro" in services["coordinator"]["volumes"]
+    scenario_file = REPO / services["coordinator"]["command"][1]
+    scenario = load_scenario(scenario_file)
+    for keys in (scenario.accelerator.estimator_keys, scenario.network.ns3.keys):
+        assert keys is not None
+        assert (scenario_file.parent / keys).resolve() == REPO / "keys"  # /work/keys
+    timeloop = (REPO / "docker" / "Dockerfile.timeloop").read_text()
+    assert '"--keys", "/work/keys"]' in timeloop

@@ -4,6 +4,7 @@ asking it to stop, huge queries, slow queries, CURVE, binds beyond loopback."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import threading
@@ -397,3 +398,70 @@ def test_service_process_owner_token_and_sigterm(tmp_path: Path) -> None:
         for f in (proc.stdout, proc.stderr):
             if f is not None:
                 f.close()
+
+
+def test_a_scenario_costs_through_a_curve_estimator(tmp_path: Path) -> None:
+    from owin_cosim.scenario.assemble import assemble
+    from owin_cosim.scenario.schema import Scenario
+    from tests.conftest import scenario_dict
+
+    create_keys(tmp_path / "keys")
+    base = scenario_dict()
+    local = assemble(Scenario.model_validate(base), tmp_path / "s.yaml")
+    with estimator_process(tmp_path / "c.sqlite", "--keys", str(tmp_path / "keys")) as endpoint:
+        acc = {**base["accelerator"], "estimator": endpoint, "estimator_timeout_s": 20}
+        cfg = {**base, "accelerator": {**acc, "estimator_keys": "keys"}}  # beside the file
+        remote = assemble(Scenario.model_validate(cfg), tmp_path / "s.yaml")
+        assert list(remote.dag.duration_s) == list(local.dag.duration_s)
+
+
+@pytest.mark.ns3
+@pytest.mark.skipif(os.environ.get("OWIN_COSIM_SKIP_NS3") == "1", reason="OWIN_COSIM_SKIP_NS3=1")
+def test_ns3_worker_over_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A standalone worker with --keys: a coordinator without the keys gets nothing, one
+    with them runs its session."""
+    import math
+    import subprocess
+    import sys
+
+    from owin_cosim.errors import OwinError
+    from owin_cosim.network.base import ChunkTx, UplinkDevice, dbm_to_w
+    from owin_cosim.network.ns3.backend import Ns3Config, Ns3Uplink
+
+    keys = create_keys(tmp_path / "keys")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("OWIN_COSIM_NS3_TOKEN", "the-run-token")  # both sides read it
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "owin_cosim.cli",
+            "ns3-worker",
+            "--bind",
+            endpoint,
+            "--keys",
+            str(keys),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    devices = [UplinkDevice("a", 5.0, dbm_to_w(20.0))]
+    try:
+        params = {"scenario": "wifi-ax-uplink", "params": {"channel_width_mhz": 20}}
+        stranger = Ns3Config(**params, endpoint=endpoint, startup_timeout_s=3)
+        with pytest.raises(OwinError):
+            Ns3Uplink(stranger, devices, 1).close()
+        cfg = Ns3Config(**params, endpoint=endpoint, keys=str(keys))
+        with Ns3Uplink(cfg, devices, 1) as net:
+            net.submit(ChunkTx("a", 0, 20_000), 0.0)
+            done = []
+            while net.has_backlog():
+                done.extend(net.advance(math.inf).deliveries)
+        assert [d.device for d in done] == ["a"]
+        assert worker.wait(timeout=20) == 0  # one session, then it exits
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+        if worker.stderr is not None:
+            worker.stderr.close()

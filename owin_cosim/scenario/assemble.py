@@ -202,6 +202,7 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
             backend=acc.cost_backend,
             options=options,
             timeout_s=acc.estimator_timeout_s,
+            keys=None if acc.estimator_keys is None else file.parent / acc.estimator_keys,
         )
     # The spec file's bytes name the core; the options change what a cost means.
     digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()

@@ -264,6 +264,9 @@ class AcceleratorSection(_Strict):
     timeloop_arch: list[str] = Field(default_factory=list)
     #: Ask a remote estimator service (``tcp://HOST:PORT``) instead of costing here.
     estimator: str | None = None
+    #: A CURVE key directory (``owin-cosim keys DIR``, relative to the scenario file):
+    #: talk to ``estimator`` encrypted and authenticated.
+    estimator_keys: str | None = Field(None, min_length=1, max_length=4096)
     #: Longest wait for the estimator's answer to one batch.
     estimator_timeout_s: float = Field(60.0, gt=0)
 

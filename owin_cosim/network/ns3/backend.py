@@ -40,6 +40,7 @@ from owin_cosim.network.base import (
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ns3.environment import ensure_pch, require_ns3
 from owin_cosim.network.ns3.protocol import ProtocolError, decode, encode, request
+from owin_cosim.security import curve_client
 
 __all__ = ["Ns3Config", "Ns3Uplink", "Ns3WorkerError"]
 
@@ -81,6 +82,8 @@ class Ns3Uplink(NetworkBackend):
         self._ctx = zmq.Context()
         self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PAIR)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if config.keys is not None:  # a standalone worker behind CURVE
+            curve_client(self._sock, Path(config.keys))
         self.events = 0
         #: Submissions and share changes not sent yet: they ride on the next ``advance``.
         self._pending: list[dict[str, Any]] = []

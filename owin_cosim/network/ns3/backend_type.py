@@ -67,6 +67,8 @@ class Ns3BackendType:
         file: Path,
     ) -> UplinkSetup:
         config: Ns3Config = network["ns3"]
+        if config.keys is not None:  # relative to the scenario file, like every path
+            config = config.model_copy(update={"keys": str(file.parent / config.keys)})
         if config.endpoint is None and not ns3_installed():
             raise BackendUnavailableError(
                 f"{file}: network.backend is 'ns3' but ns-3 is not installed; {INSTALL_HINT}"

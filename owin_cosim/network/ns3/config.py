@@ -24,6 +24,9 @@ class Ns3Config(BaseModel):
     #: Connect to a worker already listening here (``tcp://HOST:PORT``) instead of
     #: starting one.
     endpoint: str | None = None
+    #: A CURVE key directory (``owin-cosim keys DIR``, relative to the scenario file):
+    #: talk to ``endpoint`` encrypted and authenticated.
+    keys: str | None = Field(None, min_length=1, max_length=4096)
     #: Longest silence from a busy worker before it counts as stuck.
     heartbeat_timeout_s: float = Field(5.0, gt=0)
     #: Longest wait for the worker to start and to build the scenario.

@@ -40,11 +40,13 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from owin_cosim.network.ns3.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, reply
+from owin_cosim.security import curve_server
 
 __all__ = ["Worker", "main"]
 
@@ -432,11 +434,12 @@ def replay(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_worker(bind: str, parent_pid: int | None = None) -> None:
-    """Bind ``bind``, serve one session, exit."""
+def run_worker(bind: str, parent_pid: int | None = None, *, keys: Path | None = None) -> None:
+    """Bind ``bind`` (CURVE with a ``keys`` directory), serve one session, exit."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 1000)
+    auth = None if keys is None else curve_server(ctx, sock, keys)
     sock.bind(bind)
     profile_to = os.environ.get("OWIN_COSIM_NS3_PROFILE")
     profiler = None
@@ -452,6 +455,8 @@ def run_worker(bind: str, parent_pid: int | None = None) -> None:
             profiler.disable()
             profiler.dump_stats(profile_to)
         sock.close()
+        if auth is not None:
+            auth.stop()
         ctx.term()
 
 
