@@ -441,14 +441,33 @@ def ns3_worker(
     ] = "tcp://127.0.0.1:5555",
     keys: KeysOpt = None,
     insecure: InsecureOpt = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the token a coordinator must present (else "
+            "$OWIN_COSIM_NS3_TOKEN_FILE or $OWIN_COSIM_NS3_TOKEN); one is required."
+        ),
+    ] = None,
 ) -> None:
     """Run one ns-3 worker on its own (for containers): serve one session, then exit."""
+    from owin_cosim.network.ns3.access import read_token
     from owin_cosim.network.ns3.environment import require_ns3
     from owin_cosim.network.ns3.worker import run_worker
     from owin_cosim.security import check_bind
 
     with _guard(False):
         check_bind(bind, keys, insecure)
+        try:
+            token = read_token(token_file)
+        except ValueError as exc:
+            raise ConfigError(token_file, "token", str(exc)) from None
+        if token is None:
+            raise ConfigError(
+                None,
+                "--token-file",
+                "no token: give --token-file or set OWIN_COSIM_NS3_TOKEN (the coordinator "
+                "needs the same one)",
+            )
         require_ns3()
         os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
         _say(f"owin-cosim ns3-worker listening on {bind}" + (" (CURVE)" if keys else ""))

@@ -445,11 +445,12 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_standalone_worker_over_tcp() -> None:
+def test_standalone_worker_over_tcp(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     endpoint = f"tcp://127.0.0.1:{port}"
+    monkeypatch.setenv("OWIN_COSIM_NS3_TOKEN", "the-run-token")  # both sides read it
     worker = subprocess.Popen(
         [sys.executable, "-m", "owin_cosim.cli", "ns3-worker", "--bind", endpoint],
         stdout=subprocess.DEVNULL,

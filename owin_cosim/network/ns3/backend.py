@@ -1,10 +1,14 @@
 """The ns-3 network backend: a worker process per run, driven over pyzmq.
 
 :class:`Ns3Uplink` starts ``python -m owin_cosim.network.ns3.worker`` on a private ``ipc://``
-endpoint (or connects to a worker already listening, e.g. in another container, at
-``tcp://HOST:PORT``) and speaks the protocol of :mod:`owin_cosim.network.ns3.protocol`. Every wait
-on the socket is bounded: the worker sends heartbeats during long requests, so silence
-longer than ``heartbeat_timeout_s`` means a stuck worker; a local worker's death is
+endpoint in a 0700 run directory named after this process, with a fresh token (or
+connects to a worker already listening, e.g. in another container, at
+``tcp://HOST:PORT``, with the token of :func:`~owin_cosim.network.ns3.access.read_token`)
+and speaks the protocol of :mod:`owin_cosim.network.ns3.protocol`. Every wait on the
+socket is bounded: the worker sends heartbeats during long requests (``configure``
+included), so silence longer than ``heartbeat_timeout_s`` means a stuck worker; an
+endpoint where nothing listens, or where something that is not a worker does, is told
+apart within ``connect_timeout_s``; a local worker's death is
 noticed within 0.1 s, whatever the timeout (the wait polls the process in slices, and a
 crashing worker exits at once). Either way the run fails with :class:`Ns3WorkerError` naming the
 scenario and the tail of the worker's stderr, and the worker is killed (its whole
@@ -20,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +31,7 @@ from typing import Any
 
 import zmq
 
-from owin_cosim.errors import Ns3WorkerError
+from owin_cosim.errors import ConfigError, Ns3WorkerError
 from owin_cosim.network.base import (
     AdvanceResult,
     ChunkTx,
@@ -37,9 +40,18 @@ from owin_cosim.network.base import (
     RadioUse,
     UplinkDevice,
 )
+from owin_cosim.network.ns3.access import TOKEN_ENV, make_run_dir, new_token, probe, read_token
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ns3.environment import ensure_pch, require_ns3
-from owin_cosim.network.ns3.protocol import ProtocolError, decode, encode, request
+from owin_cosim.network.ns3.protocol import (
+    MAX_FRAME_BYTES,
+    ProtocolError,
+    check_chunk,
+    check_device,
+    decode,
+    encode,
+    request,
+)
 from owin_cosim.security import curve_client
 
 __all__ = ["Ns3Config", "Ns3Uplink", "Ns3WorkerError"]
@@ -80,8 +92,22 @@ class Ns3Uplink(NetworkBackend):
         self._tmp: Path | None = None
         self._stderr: Any = None
         self._ctx = zmq.Context()
-        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PAIR)
+        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        # ZeroMQ's own heartbeats, answered by libzmq's I/O thread without Python's GIL:
+        # they stop only when the worker's whole process does (SIGSTOP, a frozen
+        # container), also while cppyy holds the GIL for seconds loading ns-3.
+        self._sock.setsockopt(zmq.HEARTBEAT_IVL, 500)
+        self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(config.heartbeat_timeout_s * 1000))
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
+        self._poller = zmq.Poller()
+        self._poller.register(self._sock, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
+        #: Whether a ZeroMQ handshake with the peer succeeded (a ZeroMQ peer is there).
+        self._linked = False
         if config.keys is not None:  # a standalone worker behind CURVE
             curve_client(self._sock, Path(config.keys))
         self.events = 0
@@ -90,17 +116,28 @@ class Ns3Uplink(NetworkBackend):
         #: Wall time the worker spent inside ``Simulator::Run`` (diagnostics, benchmarks).
         self.ns3_run_wall_s = 0.0
         self.info: dict[str, Any] = {}
+        #: Whether the worker accepted our hello (else it is not ours to shut down).
+        self._greeted = False
         #: Chunk releases and share changes, after ``radio_usage`` (for replays).
         self.recording: dict[str, Any] = {}
+        for i, d in enumerate(self.devices):
+            try:
+                check_device(_device_message(d))
+            except ProtocolError as exc:
+                raise ConfigError(None, f"devices[{i}]", str(exc)) from None
         try:
             if config.endpoint is None:
                 require_ns3()
                 ensure_pch(say)
-                endpoint = self._spawn()
+                token = new_token()
+                self._connect(self._spawn(token))
+                self._call(request("hello", token=token), config.startup_timeout_s)
+                self._greeted = True
             else:
-                endpoint = config.endpoint
-            self._sock.connect(endpoint)
-            self._call(request("hello"), config.startup_timeout_s)
+                self._hello_remote(config.endpoint)
+            # Building the scenario may take long on a busy machine (a slow worker is
+            # not a stuck one): bounded by startup_timeout_s; a stopped worker is
+            # noticed within heartbeat_timeout_s by ZeroMQ's heartbeats.
             self.info = self._call(
                 request(
                     "configure",
@@ -116,8 +153,48 @@ class Ns3Uplink(NetworkBackend):
             raise
 
     # ---- process and socket -------------------------------------------------------
-    def _spawn(self) -> str:
-        self._tmp = Path(tempfile.mkdtemp(prefix="owin-ns3-"))
+    def _connect(self, endpoint: str) -> None:
+        try:
+            self._sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise self._fail(f"cannot connect to {endpoint!r} ({exc})") from None
+
+    def _hello_remote(self, endpoint: str) -> None:
+        """Connect to a standalone worker: tell "nothing listens" from "not a worker"."""
+        try:
+            token = read_token()
+        except ValueError as exc:
+            raise self._fail(str(exc)) from None
+        if token is None:
+            raise self._fail(
+                f"at {endpoint} needs the run's token: set {TOKEN_ENV} (or "
+                "OWIN_COSIM_NS3_TOKEN_FILE) to the worker's"
+            )
+        wait = self.config.connect_timeout_s
+        deadline = time.monotonic() + wait
+        while (why := probe(endpoint, max(0.1, min(2.0, deadline - time.monotonic())))) is not None:
+            if time.monotonic() >= deadline:  # retried: a worker may be restarting
+                raise self._fail(f"cannot be reached: {why} (tried for {wait:g} s)")
+            time.sleep(0.2)
+        self._connect(endpoint)
+        left = max(0.5, deadline - time.monotonic())
+        self._call(
+            request("hello", token=token),
+            left,
+            silence=lambda: (
+                f"at {endpoint} is not an owin-cosim ns-3 worker: "
+                + (
+                    "a ZeroMQ peer there did not answer the protocol's hello"
+                    if self._linked
+                    else "something accepts connections there but does not speak ZeroMQ"
+                )
+                + f" (waited {left:.1f} s)"
+            ),
+        )
+        self._greeted = True
+
+    def _spawn(self, token: str) -> str:
+        self._tmp = make_run_dir()
         endpoint = f"ipc://{self._tmp / 'worker.sock'}"
         self._stderr = (self._tmp / "stderr.log").open("wb")
         # The worker imports from an empty directory (ns-3 globs the cwd for libraries).
@@ -130,13 +207,21 @@ class Ns3Uplink(NetworkBackend):
                 endpoint,
                 "--parent-pid",
                 str(os.getpid()),
+                "--run-dir",
+                str(self._tmp),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
             cwd=self._tmp,
             start_new_session=True,
-            env={**os.environ, "PYTHONPATH": _import_path(), "CPPYY_CRASH_QUIET": "1"},
+            # The token in the environment: a command line is visible to every user.
+            env={
+                **os.environ,
+                "PYTHONPATH": _import_path(),
+                "CPPYY_CRASH_QUIET": "1",
+                TOKEN_ENV: token,
+            },
         )
         return endpoint
 
@@ -156,27 +241,42 @@ class Ns3Uplink(NetworkBackend):
         ]
         return "\n".join(kept[-lines:]) or "(stderr empty)"
 
-    def _fail(self, what: str) -> Ns3WorkerError:
+    def _fail(self, what: str, *, stuck: bool = False) -> Ns3WorkerError:
         where = f"ns-3 worker for scenario {self.config.scenario!r}"
         err = Ns3WorkerError(f"{where} {what}\n--- worker stderr (tail) ---\n{self._stderr_tail()}")
+        if stuck and self._proc is not None:
+            # A stuck (or stopped) worker answers no shutdown: kill it now.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
         self.close()
         return err
 
-    def _call(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Send a request; wait for its reply, accepting heartbeats; never unbounded."""
+    def _call(
+        self,
+        message: dict[str, Any],
+        timeout_s: float,
+        silence: Callable[[], str] | None = None,
+    ) -> dict[str, Any]:
+        """Send a request; wait for its reply, accepting heartbeats; never unbounded.
+
+        ``silence``: the error if nothing at all comes back in time.
+        """
         try:
             self._sock.send(encode(message), flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             raise self._fail(f"cannot be reached ({exc})") from None
         deadline = time.monotonic() + timeout_s
         while True:
-            if self._sock.poll(_POLL_MS):
+            ready = dict(self._poller.poll(_POLL_MS))
+            if self._monitor in ready:
+                self._link_event(message["op"])
+            if self._sock in ready:
                 try:
                     answer = decode(self._sock.recv())
                 except ProtocolError as exc:
                     raise self._fail(f"sent a bad message: {exc}") from None
-                if answer["op"] == "heartbeat":
-                    deadline = time.monotonic() + self.config.heartbeat_timeout_s
+                if answer["op"] == "heartbeat":  # extends the wait, never shortens it
+                    deadline = max(deadline, time.monotonic() + self.config.heartbeat_timeout_s)
                     continue
                 if answer["op"] != message["op"]:
                     raise self._fail(f"answered {answer['op']!r} to {message['op']!r}")
@@ -189,9 +289,34 @@ class Ns3Uplink(NetworkBackend):
                 how = _exit_text(self._proc.returncode)
                 raise self._fail(f"died ({how}) during {message['op']!r}") from None
             if time.monotonic() > deadline:
+                if silence is not None:
+                    raise self._fail(silence()) from None
                 raise self._fail(
-                    f"stopped answering: no reply to {message['op']!r} within {timeout_s:g} s"
+                    f"stopped answering: no reply to {message['op']!r} within {timeout_s:g} s",
+                    stuck=True,
                 ) from None
+
+    def _link_event(self, op: str) -> None:
+        """Note a handshake; fail on a lost connection (a dead or stopped worker)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        event = recv_monitor_message(self._monitor)["event"]
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._linked = True
+            return
+        if not self._linked:
+            return
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=1.0)  # a dying worker: report its exit instead
+            if self._proc.returncode is not None:
+                how = _exit_text(self._proc.returncode)
+                raise self._fail(f"died ({how}) during {op!r}") from None
+        raise self._fail(
+            f"stopped answering during {op!r}: its connection missed ZeroMQ heartbeats for "
+            f"{self.config.heartbeat_timeout_s:g} s (the process is stopped, frozen or gone)",
+            stuck=True,
+        ) from None
 
     # ---- NetworkBackend -----------------------------------------------------------
     @property
@@ -199,20 +324,18 @@ class Ns3Uplink(NetworkBackend):
         return self._now
 
     def submit(self, chunk: ChunkTx, at_s: float) -> None:
+        message = {
+            "device": chunk.device,
+            "chunk": chunk.chunk,
+            "nbytes": chunk.nbytes,
+            "at_s": at_s,
+        }
+        try:  # refused here, not after a round trip (the worker checks it too)
+            check_chunk(message)
+        except ProtocolError as exc:
+            raise ConfigError(None, f"payload of {chunk.device!r}", str(exc)) from None
         # Sent with the next request that needs it (ns-3 time cannot move before).
-        self._pending.append(
-            {
-                "op": "submit",
-                "chunks": [
-                    {
-                        "device": chunk.device,
-                        "chunk": chunk.chunk,
-                        "nbytes": chunk.nbytes,
-                        "at_s": at_s,
-                    }
-                ],
-            }
-        )
+        self._pending.append({"op": "submit", "chunks": [message]})
         self._backlog += 1
 
     def set_shares(self, shares: Mapping[str, float], at_s: float) -> None:
@@ -269,11 +392,14 @@ class Ns3Uplink(NetworkBackend):
     def close(self) -> None:
         """Shut the worker down (politely, then by force); idempotent."""
         if self._sock is not None and not self._sock.closed:
-            if self._proc is None or self._proc.poll() is None:
+            if self._greeted and (self._proc is None or self._proc.poll() is None):
                 with contextlib.suppress(zmq.ZMQError):
                     self._sock.send(encode(request("shutdown")), flags=zmq.NOBLOCK)
                     if self._sock.poll(2000):
                         self._sock.recv()
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disable_monitor()
+            self._monitor.close(0)
             self._sock.close(0)
             self._ctx.term()
         if self._proc is not None:

@@ -28,9 +28,13 @@ class Ns3Config(BaseModel):
     #: talk to ``endpoint`` encrypted and authenticated.
     keys: str | None = Field(None, min_length=1, max_length=4096)
     #: Longest silence from a busy worker before it counts as stuck.
-    heartbeat_timeout_s: float = Field(5.0, gt=0)
-    #: Longest wait for the worker to start and to build the scenario.
-    startup_timeout_s: float = Field(120.0, gt=0)
+    heartbeat_timeout_s: float = Field(5.0, gt=0, le=3600)
+    #: Longest wait for a worker the coordinator starts to answer ``hello``, and for
+    #: any worker to build the scenario (a stopped one: ``heartbeat_timeout_s``).
+    startup_timeout_s: float = Field(120.0, gt=0, le=86400)
+    #: Longest wait for the worker at ``endpoint`` to accept a connection and answer
+    #: ``hello`` (it may be restarting): then "nothing listens" or "not a worker".
+    connect_timeout_s: float = Field(8.0, gt=0, le=86400)
     #: What PACS's planning simulations run on: the analytic ``ofdm`` surrogate (fast)
     #: or ``ns3`` itself (one worker per candidate).
     planning: str = Field("ofdm", pattern="^(ofdm|ns3)$")

@@ -1,20 +1,29 @@
 """The ns-3 worker process: one ns-3 simulation, driven over ZeroMQ by a coordinator.
 
 Started by :class:`owin_cosim.network.ns3.backend.Ns3Uplink` (``python -m
-owin_cosim.network.ns3.worker --bind ipc://...``) or on its own for containers (``owin-cosim
-ns3-worker --bind tcp://0.0.0.0:5555``). It serves one session (one simulation) and
-exits after ``shutdown``: ns-3 keeps global state (random streams, type registry) that
+owin_cosim.network.ns3.worker --bind ipc://... --parent-pid PID --run-dir DIR``, the
+run's token in ``$OWIN_COSIM_NS3_TOKEN``) or on its own for containers (``owin-cosim
+ns3-worker --bind tcp://HOST:5555 --token-file FILE``). It binds a ROUTER socket and is
+driven only by the first peer whose ``hello`` carries the run's token: any other peer
+(one that says nothing, sends garbage or has the wrong token) gets an error reply or
+nothing, and never blocks the real coordinator. It serves one session (one simulation)
+and exits after ``shutdown``: ns-3 keeps global state (random streams, type registry) that
 cannot be reset within a process, so one process per run is what makes runs
 reproducible.
 
 ns-3 never runs past the time it is granted: ``advance`` runs in slices, each ending at
 a scheduled stop no later than the grant, and returns early at the first instant a chunk
-is delivered (the sinks stop the simulator). Between slices the worker sends heartbeats.
+is delivered (the sinks stop the simulator). Between slices the worker sends heartbeats;
+while ``configure`` builds the scenario (cppyy's headers, ns-3's objects), a thread does.
+A worker whose coordinator is gone removes the coordinator's run directory and exits.
 
 Fault injection (for tests of the coordinator's failure handling):
 ``OWIN_COSIM_NS3_FAULT=abort@T`` makes ns-3 fail fatally at simulated time ``T`` (s after
 warm-up); ``OWIN_COSIM_NS3_FAULT=hang`` makes the worker stop answering on its first
-``advance``. ``OWIN_COSIM_NS3_PROFILE=FILE`` writes a cProfile of the session to ``FILE``.
+``advance``; ``stop@configure``, ``stop@advance``, ``kill@configure``, ``kill@advance``
+make it send itself SIGSTOP or SIGKILL there; ``slow@configure:S`` makes ``configure``
+take ``S`` more seconds. ``OWIN_COSIM_NS3_PROFILE=FILE`` writes a cProfile of the
+session to ``FILE``.
 
 A C++ crash (an ns-3 fatal error, an abort, a segfault) ends the worker at once, by its
 signal, after Python's traceback on stderr: cppyy's own handler would first run a
@@ -30,22 +39,41 @@ scheduler). Releases are decided when shares or chunks change and at the start o
 from __future__ import annotations
 
 import argparse
-import faulthandler
+import contextlib
 import json
 import math
 import os
-import resource
-import signal
+import shutil
 import sys
+import tempfile
+import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from owin_cosim.network.ns3.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, reply
+from owin_cosim.network.ns3.access import read_token, run_dir_owner, same_token
+from owin_cosim.network.ns3.protocol import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    check_chunk,
+    check_device,
+    decode,
+    encode,
+    reply,
+)
+from owin_cosim.network.ns3.session import (
+    Chunk,
+    Session,
+    die_at_once_on_crash,
+    gave_up,
+    inject,
+    warm_up,
+)
 from owin_cosim.security import curve_server
 
 __all__ = ["Worker", "main"]
@@ -53,50 +81,37 @@ __all__ = ["Worker", "main"]
 _HEARTBEAT_S = 0.5
 #: cppyy's exceptions for C++ crashes (signals turned into Python exceptions).
 _FATAL = {"FatalError", "SegmentationViolation", "BusError", "AbortSignal", "IllegalInstruction"}
-#: Signals of a C++ crash.
-_CRASH_SIGNALS = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
-
-
-@dataclass
-class _Chunk:
-    device: int
-    chunk: int
-    nbytes: int
-    at_s: float
-    released_s: float | None = None
-    delivered: bool = False
-
-
-@dataclass
-class _Session:
-    ns: Any
-    owin: Any
-    built: Any
-    params: Any
-    names: list[str]
-    t0: float
-    weights: list[float]
-    chunks: list[_Chunk] = field(default_factory=list)
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    #: What happened, for a standalone replay of the same traffic (benchmarks).
-    releases: list[dict[str, Any]] = field(default_factory=list)
-    shares_log: list[dict[str, Any]] = field(default_factory=list)
-    #: Wall time spent inside ``Simulator::Run`` so far (what ns-3 itself costs).
-    run_wall_s: float = 0.0
 
 
 class Worker:
-    """Answers the protocol's requests on one socket (see ``docs/protocol.md``)."""
+    """Answers the protocol's requests on one ROUTER socket (see ``docs/protocol.md``)."""
 
-    def __init__(self, sock: zmq.Socket[bytes], parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        sock: zmq.Socket[bytes],
+        token: str,
+        parent_pid: int | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
         self.sock = sock
+        self.token = token
         self.parent_pid = parent_pid
-        self.session: _Session | None = None
+        self.run_dir = run_dir
+        #: The routing id of the peer whose ``hello`` had the token: the coordinator.
+        self.owner: bytes | None = None
+        self.session: Session | None = None
         self._last_beat = time.monotonic()
+        self._send_lock = threading.Lock()  # the heartbeat thread sends too
 
     # ---- plumbing -----------------------------------------------------------------
+    def send_to(self, peer: bytes, message: dict[str, Any]) -> None:
+        with self._send_lock:
+            self.sock.send_multipart([peer, encode(message)])
+
     def send(self, message: dict[str, Any]) -> None:
-        self.sock.send(encode(message))
+        """Send to the coordinator."""
+        if self.owner is not None:
+            self.send_to(self.owner, message)
         self._last_beat = time.monotonic()
 
     def heartbeat(self, sim_time_s: float) -> None:
@@ -107,7 +122,41 @@ class Worker:
     def check_parent(self) -> None:
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             print("owin-cosim ns3-worker: the coordinator is gone; exiting", file=sys.stderr)
+            # Its run directory is ours to remove now (only one named after it).
+            if self.run_dir is not None and run_dir_owner(self.run_dir) == self.parent_pid:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             os._exit(3)
+
+    @contextlib.contextmanager
+    def beating(self) -> Iterator[None]:
+        """Heartbeats from a thread while the main one is busy in one long step."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(_HEARTBEAT_S):
+                self.send({"op": "heartbeat", "sim_time_s": 0.0})
+                self.check_parent()
+
+        thread = threading.Thread(target=beat, name="owin-ns3-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def admit(self, peer: bytes, message: dict[str, Any]) -> str | None:
+        """Why ``peer`` may not make this request, or ``None`` if it may."""
+        if self.owner is None:
+            if message["op"] != "hello":
+                return "say hello first, with the run's token"
+            if not same_token(message.get("token"), self.token):
+                return "wrong or missing token: this worker belongs to another run"
+            self.owner = peer
+            return None
+        if peer != self.owner:
+            return "this worker is driven by another coordinator"
+        return None
 
     def serve(self) -> None:
         """Answer requests until ``shutdown``."""
@@ -115,41 +164,56 @@ class Worker:
             if not self.sock.poll(500):
                 self.check_parent()
                 continue
-            frame = self.sock.recv()
+            frames = self.sock.recv_multipart()
+            peer = frames[0]
+            if len(frames) != 2:
+                self.send_to(peer, reply("invalid", ok=False, error="one frame per message"))
+                continue
             try:
-                message = decode(frame)
+                message = decode(frames[1])
             except ProtocolError as exc:
-                self.send(reply("invalid", ok=False, error=str(exc)))
+                self.send_to(peer, reply("invalid", ok=False, error=str(exc)))
                 continue
-            op = message["op"]
-            handler = getattr(self, f"op_{op}", None)
-            if handler is None:
-                self.send(reply(op, ok=False, error=f"unknown op {op!r}"))
-                continue
-            try:
-                result = handler(message)
-            except Exception as exc:
-                self.send(
-                    reply(
-                        op,
-                        ok=False,
-                        error=f"{type(exc).__name__}: {exc}",
-                        traceback=traceback.format_exc(),
-                    )
-                )
-                if type(exc).__name__ in _FATAL:
-                    # cppyy turned a C++ crash into an exception: ns-3 is unusable now.
-                    print(
-                        f"owin-cosim ns3-worker: fatal {type(exc).__name__}: {exc}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    self.sock.close(linger=1000)
-                    os._exit(70)
-                continue
-            self.send(reply(op, **result))
-            if op == "shutdown":
+            refusal = self.admit(peer, message)
+            if refusal is not None:
+                self.send_to(peer, reply(message["op"], ok=False, error=refusal))
+            elif self.handle(message):
                 return
+
+    def handle(self, message: dict[str, Any]) -> bool:
+        """Answer one request of the coordinator's; ``True`` after ``shutdown``."""
+        op = message["op"]
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            self.send(reply(op, ok=False, error=f"unknown op {op!r}"))
+            return False
+        try:
+            if op == "configure":
+                with self.beating():
+                    result = handler(message)
+            else:
+                result = handler(message)
+        except Exception as exc:
+            self.send(
+                reply(
+                    op,
+                    ok=False,
+                    error=f"{type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(),
+                )
+            )
+            if type(exc).__name__ in _FATAL:
+                # cppyy turned a C++ crash into an exception: ns-3 is unusable now.
+                print(
+                    f"owin-cosim ns3-worker: fatal {type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.sock.close(linger=1000)
+                os._exit(70)
+            return False
+        self.send(reply(op, **result))
+        return bool(op == "shutdown")
 
     # ---- requests -----------------------------------------------------------------
     def op_hello(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -162,29 +226,34 @@ class Worker:
         from ns3_scenarios.common import Ns3Device
         from owin_cosim.network.ns3.environment import import_ns3
 
+        inject("configure")  # before ns-3 loads: the worker's longest step follows
         name = message["scenario"]
         module = SCENARIOS.get(name)
         if module is None:
             raise ValueError(f"unknown ns-3 scenario {name!r}; expected one of {sorted(SCENARIOS)}")
         params = module.Params.model_validate(message.get("params") or {})
+        if not isinstance(message.get("devices"), list) or not message["devices"]:
+            raise ProtocolError("configure needs a non-empty list of 'devices'")
+        for d in message["devices"]:
+            check_device(d)
         devices = [
             Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
             for i, d in enumerate(message["devices"])
         ]
         seed = int(message.get("seed", 1))
         ns, _, owin = import_ns3()
-        _die_at_once_on_crash()
+        die_at_once_on_crash()
         # Explicit streams: seed and run fixed here; every model's streams assigned by
         # the scenario with AssignStreams.
         ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
         ns.RngSeedManager.SetRun(1)
         built = module.build(ns, owin, params, devices, seed)
         t0 = float(ns.Simulator.Now().GetSeconds())
-        _warm_up(ns, owin, built)
+        warm_up(ns, owin, built)
         fault = os.environ.get("OWIN_COSIM_NS3_FAULT", "")
         if fault.startswith("abort@"):
             owin.ScheduleFaultAt(t0 + float(fault.removeprefix("abort@")))
-        self.session = _Session(
+        self.session = Session(
             ns, owin, built, params, [d.name for d in devices], t0, [0.0] * len(devices)
         )
         return {
@@ -194,7 +263,7 @@ class Worker:
             "shares_in_radio": built.apply_shares is not None,
         }
 
-    def _s(self) -> _Session:
+    def _s(self) -> Session:
         if self.session is None:
             raise RuntimeError("configure first")
         return self.session
@@ -205,10 +274,17 @@ class Worker:
 
     def op_submit(self, message: dict[str, Any]) -> dict[str, Any]:
         s = self._s()
-        for c in message["chunks"]:
+        chunks = message.get("chunks")
+        if not isinstance(chunks, list):
+            raise ProtocolError("submit needs a list of 'chunks'")
+        for c in chunks:
+            check_chunk(c)
+            if c["device"] not in s.names:
+                raise ProtocolError(f"unknown device {c['device']!r:.60}")
+        for c in chunks:
             k = s.names.index(c["device"])
             at = max(float(c["at_s"]), self._now())
-            s.chunks.append(_Chunk(k, int(c["chunk"]), int(c["nbytes"]), at))
+            s.chunks.append(Chunk(k, int(c["chunk"]), int(c["nbytes"]), at))
             s.built.sinks[k].Expect(int(c["chunk"]), int(c["nbytes"]), at)
         self.regate()
         return {}
@@ -248,6 +324,7 @@ class Worker:
         ns, owin, hub = s.ns, s.owin, s.owin.TheHub()
         if os.environ.get("OWIN_COSIM_NS3_FAULT") == "hang":
             time.sleep(3600)
+        inject("advance")
         for op in message.get("before") or ():  # held submissions / share changes, in order
             kind = op.get("op") if isinstance(op, dict) else None
             if kind not in ("submit", "set_shares"):
@@ -277,7 +354,7 @@ class Worker:
             s.run_wall_s += time.perf_counter() - t_run
             owin.CancelEvent(ev)
             if hub.failed.size():
-                raise RuntimeError(_gave_up(s, hub.failed[0]))
+                raise RuntimeError(gave_up(s, hub.failed[0]))
             if hub.done.size():
                 break
             self.regate()
@@ -330,115 +407,30 @@ class Worker:
         return {}
 
 
-def _gave_up(s: _Session, failure: Any) -> str:
-    """The error for a UDP chunk whose sender gave up asking for the server's report."""
-    p = s.params
-    return (
-        f"UDP chunk {int(failure.chunk)} of device {s.names[int(failure.device)]!r} cannot "
-        f"be completed: {int(failure.requests)} requests in a row for the server's report "
-        f"went unanswered (udp_max_requests={p.udp_max_requests}, "
-        f"udp_report_timeout_s={p.udp_report_timeout_s} s apart): its link is down, or too "
-        f"congested for udp_rate_mbps={p.udp_rate_mbps}"
-    )
+def run_worker(
+    bind: str,
+    parent_pid: int | None = None,
+    *,
+    token: str | None = None,
+    run_dir: Path | None = None,
+    keys: Path | None = None,
+) -> None:
+    """Bind ``bind`` (CURVE with a ``keys`` directory), serve one session, exit.
 
-
-def _die_at_once_on_crash() -> None:
-    """Let a C++ crash end the process by its signal, after Python's traceback.
-
-    Called after cppyy is imported, to replace its handlers: they run a debugger for a
-    stack dump before exiting (seconds; more on a busy machine), and the coordinator
-    would meanwhile take the dying worker for a stuck one.
+    Raises
+    ------
+    ValueError
+        Without a token (a worker anyone could drive).
     """
-    for sig in _CRASH_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    # Nor a core dump of the whole interpreter (about 1 GB) before the process is gone.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    # faulthandler chains to the handler it replaces: the default one, set just above.
-    faulthandler.enable(file=sys.stderr, all_threads=False)
-
-
-def _warm_up(ns: Any, owin: Any, built: Any) -> None:
-    """Call every C++ entry point of the run loop once, with no effect.
-
-    cppyy generates a call wrapper the first time a C++ function is called from Python
-    (tens of milliseconds each); doing it here keeps it out of the simulated run.
-    """
-    hub = owin.TheHub()
-    built.sinks[0].Expect(0, 0, 0.0)
-    owin.ReleaseAt(built.senders[0], float(ns.Simulator.Now().GetSeconds()), 0, 0)
-    owin.CancelEvent(owin.ScheduleStopAt(float(ns.Simulator.Now().GetSeconds()) + 1.0))
-    int(ns.Simulator.GetEventCount())
-    if built.apply_shares is not None:
-        built.apply_shares({0: 1.0})
-        owin.ClearUlWeights()
-    int(hub.done.size())
-    for d in hub.done:
-        int(d.device)
-    hub.Clear()
-
-
-def replay(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run a recorded traffic pattern in ns-3 alone: no coordinator, no sockets.
-
-    ``spec``: the ``configure`` fields plus ``releases`` and ``shares_log`` as returned
-    by ``usage``. The baseline of the coordinator-overhead benchmark: the same packets
-    through the same scenario, timed from the first release to the last delivery.
-    """
-    from ns3_scenarios import SCENARIOS
-    from ns3_scenarios.common import Ns3Device
-    from owin_cosim.network.ns3.environment import import_ns3
-
-    module = SCENARIOS[spec["scenario"]]
-    params = module.Params.model_validate(spec.get("params") or {})
-    devices = [
-        Ns3Device(i, d["name"], float(d["distance_m"]), float(d["tx_power_dBm"]))
-        for i, d in enumerate(spec["devices"])
-    ]
-    ns, _, owin = import_ns3()
-    _die_at_once_on_crash()
-    seed = int(spec.get("seed", 1))
-    ns.RngSeedManager.SetSeed(seed % (2**31 - 2) + 1)
-    ns.RngSeedManager.SetRun(1)
-    built = module.build(ns, owin, params, devices, seed)
-    _warm_up(ns, owin, built)
-    t0 = float(ns.Simulator.Now().GetSeconds())
-    hub = owin.TheHub()
-    hub.Clear()
-    for r in spec["releases"]:
-        built.sinks[r["device"]].Expect(r["chunk"], r["nbytes"], r["t"])
-        owin.ReleaseAt(built.senders[r["device"]], t0 + r["t"], r["chunk"], r["nbytes"])
-    changes = sorted(spec.get("shares_log", []), key=lambda c: c["t"])
-    expected = len(spec["releases"])
-    start_events = int(ns.Simulator.GetEventCount())
-    wall = time.perf_counter()
-    delivered = 0
-    while delivered < expected:
-        while changes and changes[0]["t"] <= float(ns.Simulator.Now().GetSeconds()) - t0 + 1e-12:
-            if built.apply_shares is not None:
-                built.apply_shares(dict(enumerate(changes.pop(0)["weights"])))
-            else:
-                changes.pop(0)
-        if changes:
-            ev = owin.ScheduleStopAt(t0 + changes[0]["t"])
-            ns.Simulator.Run()
-            owin.CancelEvent(ev)
-        else:
-            ns.Simulator.Run()
-        delivered += int(hub.done.size())
-        hub.Clear()
-    wall = time.perf_counter() - wall
-    return {
-        "wall_s": wall,
-        "events": int(ns.Simulator.GetEventCount()) - start_events,
-        "sim_time_s": float(ns.Simulator.Now().GetSeconds()) - t0,
-    }
-
-
-def run_worker(bind: str, parent_pid: int | None = None, *, keys: Path | None = None) -> None:
-    """Bind ``bind`` (CURVE with a ``keys`` directory), serve one session, exit."""
+    if not token:
+        raise ValueError(
+            "no token for this ns-3 worker: set OWIN_COSIM_NS3_TOKEN or "
+            "OWIN_COSIM_NS3_TOKEN_FILE, or give --token-file (the coordinator needs the same)"
+        )
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PAIR)
+    sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 1000)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
     auth = None if keys is None else curve_server(ctx, sock, keys)
     sock.bind(bind)
     profile_to = os.environ.get("OWIN_COSIM_NS3_PROFILE")
@@ -449,7 +441,7 @@ def run_worker(bind: str, parent_pid: int | None = None, *, keys: Path | None = 
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        Worker(sock, parent_pid).serve()
+        Worker(sock, token, parent_pid, run_dir).serve()
     finally:
         if profiler is not None and profile_to:
             profiler.disable()
@@ -463,7 +455,7 @@ def run_worker(bind: str, parent_pid: int | None = None, *, keys: Path | None = 
 def main(argv: list[str] | None = None) -> None:
     """``python -m owin_cosim.network.ns3.worker --bind ENDPOINT [--parent-pid PID]``."""
     parser = argparse.ArgumentParser(prog="owin-cosim ns3-worker")
-    parser.add_argument("--bind", help="ZeroMQ endpoint, e.g. tcp://0.0.0.0:5555")
+    parser.add_argument("--bind", help="ZeroMQ endpoint, e.g. tcp://127.0.0.1:5555")
     parser.add_argument(
         "--replay", help="run a recorded traffic spec (JSON) standalone; print the timing as JSON"
     )
@@ -473,16 +465,36 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="exit when this process (the coordinator) is gone",
     )
+    parser.add_argument(
+        "--run-dir", default=None, help="the coordinator's run directory: removed if it dies"
+    )
+    parser.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the run's token (else $OWIN_COSIM_NS3_TOKEN)",
+    )
     args = parser.parse_args(argv)
     # A C++ crash should end the worker at once, not run gdb for a stack trace.
     os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
     if args.replay:
+        from owin_cosim.network.ns3.replay import replay
+
         with open(args.replay, encoding="utf-8") as fh:
             print(json.dumps(replay(json.load(fh))))
         return
     if not args.bind:
         parser.error("--bind is required")
-    run_worker(args.bind, args.parent_pid)
+    try:
+        token = read_token(args.token_file)
+    except ValueError as exc:
+        parser.error(str(exc))
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    if run_dir is not None:  # our own temporary files too: gone with the run directory
+        tempfile.tempdir = str(run_dir)
+    try:
+        run_worker(args.bind, args.parent_pid, token=token, run_dir=run_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":
