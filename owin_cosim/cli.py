@@ -471,7 +471,7 @@ def ns3_worker(
         require_ns3()
         os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
         _say(f"owin-cosim ns3-worker listening on {bind}" + (" (CURVE)" if keys else ""))
-        run_worker(bind, keys=keys)
+        run_worker(bind, token=token, keys=keys)
 
 
 def _print_version(value: bool) -> None:
