@@ -46,6 +46,7 @@ __all__ = [
     "TOKEN_ENV",
     "BadRequestError",
     "cost_from_dict",
+    "cost_to_dict",
     "layer_from_dict",
     "layer_to_dict",
     "parse_request",
@@ -59,6 +60,7 @@ TOKEN_ENV = "OWIN_COSIM_ESTIMATOR_TOKEN"
 
 _LAYER_FIELDS = {f.name for f in fields(Layer)}
 _LAYER_TYPES = {f.name: str(f.type) for f in fields(Layer)}
+_OPS_BY_NAME = frozenset(str(k) for k in OpKind)
 
 #: The requests a service answers.
 OPS = ("hello", "estimate", "shutdown")
@@ -82,6 +84,26 @@ def layer_from_dict(data: dict[str, Any]) -> Layer:
     return Layer(**kwargs)
 
 
+_COST_FIELDS = tuple(f.name for f in fields(LayerCost) if f.name != "levels")
+_LEVEL_FIELDS = tuple(f.name for f in fields(LevelAccesses))
+
+
+def cost_to_dict(cost: LayerCost) -> dict[str, Any]:
+    """A cost as a JSON-ready dict (what ``dataclasses.asdict`` gives, without its deep
+    copies: the service answers many of these per query).
+
+    >>> c = LayerCost(10, 1e-8, 2.0, 0.5, 64, {"DRAM": LevelAccesses(1, 2, 3, 4.0)})
+    >>> cost_to_dict(c) == asdict(c) and cost_from_dict(cost_to_dict(c)) == c
+    True
+    """
+    out: dict[str, Any] = {name: getattr(cost, name) for name in _COST_FIELDS}
+    out["levels"] = {
+        level: {name: getattr(acc, name) for name in _LEVEL_FIELDS}
+        for level, acc in cost.levels.items()
+    }
+    return out
+
+
 def cost_from_dict(data: dict[str, Any]) -> LayerCost:
     levels = {k: LevelAccesses(**v) for k, v in data["levels"].items()}
     return LayerCost(**{**data, "levels": levels})
@@ -93,11 +115,9 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _int(value: Any, what: str, low: int, high: int) -> int:
-    _check(
-        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
-        f"{what} must be an integer in [{low}, {high}], got {_short(value)}",
-    )
-    return int(value)
+    if type(value) is not int or not low <= value <= high:  # bool is not an int here
+        raise BadRequestError(f"{what} must be an integer in [{low}, {high}], got {_short(value)}")
+    return value
 
 
 def _short(value: Any) -> str:
@@ -132,21 +152,24 @@ def _options(options: Any) -> Any:
 
 
 def _layer(data: Any, i: int) -> None:
-    where = f"layers[{i}]"
-    _check(isinstance(data, dict), f"{where} must be an object, got {_short(data)}")
-    _check(isinstance(data.get("name"), str), f"{where}.name must be a string")
-    _check(
-        isinstance(data.get("op"), str) and data["op"] in {str(k) for k in OpKind},
-        f"{where}.op must be one of {', '.join(OpKind)}, got {_short(data.get('op'))}",
-    )
+    # The checks run for every layer of every query: messages are built only on failure.
+    if not isinstance(data, dict):
+        raise BadRequestError(f"layers[{i}] must be an object, got {_short(data)}")
+    if not isinstance(data.get("name"), str):
+        raise BadRequestError(f"layers[{i}].name must be a string")
+    if data.get("op") not in _OPS_BY_NAME:
+        raise BadRequestError(
+            f"layers[{i}].op must be one of {', '.join(OpKind)}, got {_short(data.get('op'))}"
+        )
     for key, value in data.items():
         kind = _LAYER_TYPES.get(key)
         if kind == "int":
-            _int(value, f"{where}.{key}", 1, MAX_LAYER_DIM)
+            if type(value) is not int or not 1 <= value <= MAX_LAYER_DIM:
+                _int(value, f"layers[{i}].{key}", 1, MAX_LAYER_DIM)
         elif kind == "bool":
-            _check(isinstance(value, bool), f"{where}.{key} must be true or false")
+            _check(type(value) is bool, f"layers[{i}].{key} must be true or false")
         elif kind == "str":
-            _check(isinstance(value, str), f"{where}.{key} must be a string")
+            _check(isinstance(value, str), f"layers[{i}].{key} must be a string")
 
 
 def parse_request(frame: bytes) -> dict[str, Any]:

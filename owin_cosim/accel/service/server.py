@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from owin_cosim.accel.registry import COST_BACKENDS, make_cost_model
 from owin_cosim.accel.service.protocol import (
     PROTOCOL_VERSION,
     BadRequestError,
+    cost_to_dict,
     layer_from_dict,
     parse_request,
 )
@@ -74,7 +75,6 @@ class _Service:
             d.cleanup()
 
     def model(self, spec: dict[str, Any], backend: str, options: dict[str, Any]) -> CostModel:
-        COST_BACKENDS.entry(backend)  # an unknown name is a clear error
         options = dict(options)
         arch_texts = options.pop("timeloop_arch", None) or {}
         if backend == "timeloop":
@@ -88,6 +88,7 @@ class _Service:
         arch_digest = hashlib.sha256(json.dumps(arch_texts, sort_keys=True).encode()).hexdigest()
         key = f"{digest}/{arch_digest}/{backend}/{json.dumps(options, sort_keys=True)}"
         if key not in self.models:
+            COST_BACKENDS.entry(backend)  # an unknown name is a clear error
             chip = parse_chip_spec(spec, "<estimator request>")
             files: list[Path] = []
             if arch_texts:
@@ -110,7 +111,7 @@ class _Service:
         for d in message["layers"]:
             if cancelled.is_set():  # the deadline passed: stop between layers
                 raise _CancelledError
-            costs.append(asdict(model.layer_cost(layer_from_dict(d))))
+            costs.append(cost_to_dict(model.layer_cost(layer_from_dict(d))))
         return {"costs": costs, "backend_calls": getattr(model, "calls", len(costs)) - before}
 
 
