@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from owin_cosim.accel import cache as cache_module
+from owin_cosim.accel import code_version as code_version_module
 from owin_cosim.accel.analytic import AnalyticCostModel
-from owin_cosim.accel.cache import CachedCostModel, CostCache, code_sources, code_version, cost_key
+from owin_cosim.accel.cache import CachedCostModel, CostCache, cost_key
+from owin_cosim.accel.code_version import code_sources, code_version
 from owin_cosim.accel.registry import backend_options, make_cost_model
 from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.cli import app
@@ -169,12 +170,12 @@ def test_a_change_to_the_models_code_misses_the_cache(
 
     first, again = cached(), cached()
     assert (first.calls, again.calls, again.hits) == (1, 0, 1)
-    read = cache_module._read_source
+    read = code_version_module._read_source
 
     def edited(path: Path) -> bytes:  # as if the model's source had been edited
         return read(path) + (b"\n# edited\n" if path.name == changed else b"")
 
-    monkeypatch.setattr(cache_module, "_read_source", edited)
+    monkeypatch.setattr(code_version_module, "_read_source", edited)
     code_version.cache_clear()
     after = cached()
     assert after.version != first.version

@@ -28,6 +28,7 @@ from owin_cosim.accel.spec import load_chip_spec
 from owin_cosim.cli import app
 from owin_cosim.workload.graph import Layer, conv2d
 from tests.conftest import SPECS
+from tests.unprivileged import without_root_privileges
 
 LAYER = conv2d("x", C=16, M=32, P=28, Q=28)
 AS_ROOT = os.geteuid() == 0
@@ -220,7 +221,6 @@ def test_read_only_database_runs_without_caching(
     assert path.read_bytes() == before
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root ignores permissions")
 def test_read_only_directory_runs_without_caching(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -228,20 +228,22 @@ def test_read_only_directory_runs_without_caching(
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        model = _model(CostCache(ro / "costs.sqlite"))
-        assert model.layer_cost(LAYER) == _fresh()
+        with without_root_privileges():
+            model = _model(CostCache(ro / "costs.sqlite"))
+            assert model.layer_cost(LAYER) == _fresh()
         assert len(_warnings(caplog)) == 1
+        assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root ignores permissions")
 def test_unreadable_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "costs.sqlite"
     _seed(path)
     path.chmod(0)
-    cache = CostCache(path)
-    assert _model(cache).layer_cost(LAYER) == _fresh()
+    with without_root_privileges():
+        cache = CostCache(path)
+        assert _model(cache).layer_cost(LAYER) == _fresh()
     assert cache.moved_aside and "moved aside" in _warnings(caplog)[0]
 
 

@@ -20,6 +20,7 @@ from owin_cosim.results import safety
 from owin_cosim.results.safety import MARKER, atomic_directory, prepare_target, recover
 from owin_cosim.scenario import assemble as assemble_mod
 from tests.conftest import scenario_dict, write_scenario
+from tests.unprivileged import without_root_privileges
 
 runner = CliRunner()
 
@@ -190,16 +191,16 @@ def test_path_errors_come_before_any_work(
     assert _names(tmp_path) == ["file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_read_only_parent_is_refused_up_front(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        with pytest.raises(ConfigError, match="Permission denied"):
+        with without_root_privileges(), pytest.raises(ConfigError, match="Permission denied"):
             prepare_target(ro / "out", "--out")
     finally:
         ro.chmod(0o700)
+    assert list(ro.iterdir()) == []
 
 
 def test_results_honour_the_umask(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The key is a SHA-256 of (layer problem, core spec, backend name, backend version,
 options): the layer's name and group are not part of it, so equal shapes share an
-entry. A backend's version names its own code (:func:`code_version`), so a change to a
-cost model misses the cache instead of returning the old model's costs.
+entry. A backend's version names its own code
+(:func:`~owin_cosim.accel.code_version.code_version`), so a change to a cost model misses
+the cache instead of returning the old model's costs.
 
 Several processes may read and write at once (sweeps, estimator services): SQLite
 serialises the writers, ``INSERT OR IGNORE`` makes a race harmless (the values are the
@@ -21,11 +22,8 @@ The checksum guards against accidents, not against someone who rewrites both col
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -46,8 +44,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "CachedCostModel",
     "CostCache",
-    "code_sources",
-    "code_version",
     "cost_key",
     "default_cache_path",
     "open_existing",
@@ -77,83 +73,6 @@ def default_cache_path() -> Path:
     """``$OWIN_COSIM_COST_CACHE``, else ``<owin-cosim cache dir>/costs.sqlite``."""
     explicit = os.environ.get("OWIN_COSIM_COST_CACHE")
     return Path(explicit) if explicit else cache_dir() / "costs.sqlite"
-
-
-def _read_source(path: Path) -> bytes:
-    return path.read_bytes()
-
-
-def _module_file(name: str) -> Path | None:
-    """The source file of module ``name``; ``None`` if it is not a module (a class...)."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):  # ``pkg.mod.Name``: the parent is not a package
-        return None
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
-
-
-def _imported(tree: ast.Module, name: str, is_package: bool) -> set[str]:
-    """Absolute names of what the module's import statements (at any depth) import."""
-    package = name if is_package else name.rpartition(".")[0]
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolve against this module's package
-                parts = package.split(".")
-                anchor = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{anchor}.{base}" if base else anchor
-            out.add(base)
-            out.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
-    return out
-
-
-def code_sources(*modules: str) -> dict[str, bytes]:
-    """The source of ``modules`` and of every module of their package they import.
-
-    Starting from ``modules`` (dotted names), every module of the same top-level package
-    named by an import statement (at any depth, so imports inside functions count) is
-    followed. Returns module name -> source bytes.
-    """
-    root = modules[0].partition(".")[0] if modules else ""
-    todo = list(modules)
-    files: dict[str, bytes] = {}
-    while todo:
-        name = todo.pop()
-        if name in files or name.partition(".")[0] != root:
-            continue
-        path = _module_file(name)
-        if path is None:
-            continue
-        files[name] = source = _read_source(path)
-        tree = ast.parse(source, filename=str(path))
-        todo.extend(_imported(tree, name, path.name == "__init__.py"))
-    return files
-
-
-@functools.cache
-def code_version(*modules: str) -> str:
-    """A digest (16 hex digits) of the code of ``modules`` and of what they use of ours.
-
-    The SHA-256 of :func:`code_sources`. A cost backend puts it into its cache version:
-    editing the model, or anything of this package it imports, changes the keys, with
-    no version bump to forget. Computed once per process for each set of modules.
-
-    Examples
-    --------
-    >>> a = code_version("owin_cosim.accel.analytic")
-    >>> len(a), a == code_version("owin_cosim.accel.analytic")
-    (16, True)
-    """
-    digest = hashlib.sha256()
-    for name, source in sorted(code_sources(*modules).items()):
-        digest.update(f"{name}\0{len(source)}\0".encode())
-        digest.update(source)
-    return digest.hexdigest()[:16]
 
 
 def cost_key(
@@ -222,6 +141,16 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
     return exc.sqlite_errorcode & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
+def _readable_and_writable(path: Path) -> bool:
+    """Whether this process can open ``path`` for reading and writing: tried, not asked
+    of ``os.access``, which answers for the real user and not the effective rights."""
+    try:
+        with path.open("r+b"):
+            return True
+    except PermissionError:
+        return False
+
+
 class _UnusableError(Exception):
     """The path cannot hold the cache: run without one."""
 
@@ -282,7 +211,7 @@ class CostCache:
         if st is not None and not stat.S_ISREG(st.st_mode):
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
             raise _UnusableError(f"the path is {kind}")
-        if st is not None and not os.access(self.path, os.R_OK | os.W_OK):
+        if st is not None and not _readable_and_writable(self.path):
             raise _DamagedError("the file cannot be read and written")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from owin_cosim import __version__
-from owin_cosim.accel.cache import CachedCostModel, CostCache, code_version
+from owin_cosim.accel.cache import CachedCostModel, CostCache
+from owin_cosim.accel.code_version import code_version
 from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.errors import ConfigError
