@@ -14,6 +14,8 @@ Bad inputs exit with code 2 and one clear message (``--debug`` shows the traceba
 
 from __future__ import annotations
 
+from owin_cosim import _interrupt  # isort: skip  (first: SIGINT while importing)
+
 import json
 import os
 import time
@@ -65,6 +67,7 @@ def _error(prefix: str, exc: BaseException) -> None:
 @contextmanager
 def _guard(debug: bool) -> Iterator[None]:
     """Turn expected errors into one line on stderr and an exit code."""
+    _interrupt.state["in_command"] = True
     try:
         yield
     except (ConfigError, BackendUnavailableError) as exc:
@@ -80,6 +83,8 @@ def _guard(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written for the unfinished run")
         raise typer.Exit(130) from None
+    finally:
+        _interrupt.state["in_command"] = False
 
 
 def _assemble(
@@ -221,7 +226,7 @@ def run(
             s = _run_plan(plan, problem, targets[0], plot)
         else:
             s = _run_policy(scenario, sc, problem, name, targets[0], plot)
-        out.print(
+        _say(
             f"{s['policy']}: makespan {s['makespan_s'] * 1e3:.3f} ms "
             f"(lower bound {s['lower_bound_s'] * 1e3:.3f} ms, "
             f"gap {s['gap_to_lower_bound'] * 100:.1f} %) -> {s['out_dir']}"
@@ -281,20 +286,20 @@ def validate(scenario: ScenarioArg, debug: DebugOpt = False) -> None:
     with _guard(debug):
         sc, problem = _assemble(scenario)
         lb = lower_bound(problem)
-        out.print(
-            f"[bold]{sc.name}[/]: {len(problem.devices)} devices, "
+        _say(
+            f"{sc.name}: {len(problem.devices)} devices, "
             f"{len(problem.dag)} layers after chunking, {problem.num_cores} cores "
             f"({problem.accelerator}), network {problem.network_backend}, "
             f"policy {sc.policy.name}, seed {sc.seed}"
         )
         for d in problem.devices:
-            out.print(
+            _say(
                 f"  {d.name:<12} {d.modality:<8} {d.payload_bytes:>10} B in {d.chunks} "
                 f"chunk(s), {d.distance_m:g} m, mean full-band rate "
                 f"{problem.mean_rate_bps[problem.device_index(d.name)] / 1e6:.1f} Mbit/s"
             )
         total = float(problem.dag.duration_s.sum())
-        out.print(
+        _say(
             f"  total compute {total * 1e3:.3f} ms on one core; lower bound "
             f"{lb.value * 1e3:.3f} ms (radio {lb.radio_s * 1e3:.3f}, critical path "
             f"{lb.critical_path_s * 1e3:.3f}, work {lb.work_s * 1e3:.3f})"
@@ -359,12 +364,12 @@ def estimate(
         if as_json:
             print(_json.dumps(result, indent=2, sort_keys=True))
             return
-        out.print(
+        _say(
             f"{result['mode']} ({result['backend']}): cycles {result['cycles']}, "
             f"energy {result['energy_pJ']:.6g} pJ, utilization {result['utilization']:.3f}"
         )
         for name, lvl in result["levels"].items():
-            out.print(
+            _say(
                 f"  {name:<24} reads {lvl['reads']:>12} writes {lvl['writes']:>12} "
                 f"fills {lvl['fills']:>12} energy {lvl['energy_pJ']:.4g} pJ"
             )
@@ -497,7 +502,8 @@ from owin_cosim import cli_services  # noqa: E402, F401
 
 
 def main() -> None:
-    """Entry point of the ``owin-cosim`` console script."""
+    """Entry point of the ``owin-cosim`` console script (SIGINT at any moment: exit 130)."""
+    _interrupt.install()
     app(prog_name="owin-cosim")
 
 

@@ -127,9 +127,14 @@ class _MacAttrs(_Strict):
 
 
 # ---- error reporting -----------------------------------------------------------------
+_UNION_MEMBERS = ("float", "str", "int")
+
+
 def _join(prefix: str, loc: tuple[int | str, ...]) -> str:
     out = prefix
     for part in loc:
+        if part in _UNION_MEMBERS:  # pydantic names the member of a union: not a key
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

@@ -30,6 +30,7 @@ from owin_cosim.network.base import UplinkSetup, dbm_to_w
 from owin_cosim.network.ofdm.backend import planning_seed
 from owin_cosim.network.registry import NETWORK_BACKENDS
 from owin_cosim.policies.registry import make_policy
+from owin_cosim.scenario.limits import check_model, check_uplink
 from owin_cosim.scenario.model_file import load_model_file
 from owin_cosim.scenario.schema import Scenario, load_scenario
 from owin_cosim.system.problem import CompiledDag, CostStats, DeviceSpec, Interconnect, Problem
@@ -256,6 +257,8 @@ def assemble(
     network_type = NETWORK_BACKENDS.load(s.network.backend, file, "network.backend")
     model, encoders = _build_model(s, file)
     devices = _devices(s, file, model, encoders)
+    check_model(s, file, model, {d.name: d.chunks for d in devices})
+    check_uplink(s, file, [d.uplink() for d in devices], [sum(d.chunk_bytes) for d in devices])
     uplink: UplinkSetup = network_type.setup(
         s.network.sections(),
         [d.uplink() for d in devices],

@@ -20,27 +20,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from owin_cosim.accel.registry import COST_BACKENDS
 from owin_cosim.errors import ConfigError
-from owin_cosim.network.ns3.config import Ns3Config
+from owin_cosim.network.ns3.config import Endpoint, Ns3Config
 from owin_cosim.network.ofdm.config import OfdmConfig
 from owin_cosim.network.registry import NETWORK_BACKENDS
 from owin_cosim.plugins import Registry
 from owin_cosim.policies.registry import POLICIES
 from owin_cosim.validation import validation_to_config_error
+from owin_cosim.yaml_input import read_yaml
 
 __all__ = [
     "AcceleratorSection",
@@ -52,6 +53,7 @@ __all__ = [
     "PayloadConfig",
     "PolicySection",
     "Scenario",
+    "SyntheticParams",
     "TensorPayload",
     "load_scenario",
     "load_yaml",
@@ -73,15 +75,22 @@ _NAME = r"^[A-Za-z0-9_.-]+$"
 #: The longest scenario name (it names a directory: see ``Scenario._plain_name``).
 MAX_NAME_LENGTH = 100
 
+#: Largest payload a device may send (16 GiB); the work estimate of the uplink refuses
+#: far less on a slow link (see ``docs/robustness.md``).
+MAX_PAYLOAD_BYTES = 2**34
+#: Largest distance of a device from the edge server (1000 km), and of a coordinate.
+MAX_DISTANCE_M = 1e6
+_Coordinate = Annotated[float, Field(ge=-MAX_DISTANCE_M, le=MAX_DISTANCE_M)]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TensorPayload(_Strict):
     """A payload given as a tensor shape and element type."""
 
-    shape: list[int] = Field(min_length=1)
+    shape: list[Annotated[int, Field(le=MAX_PAYLOAD_BYTES)]] = Field(min_length=1, max_length=8)
     dtype: Literal["uint8", "int8", "int16", "float16", "bfloat16", "int32", "float32"] = "uint8"
 
     @field_validator("shape")
@@ -89,6 +98,11 @@ class TensorPayload(_Strict):
     def _positive(cls, shape: list[int]) -> list[int]:
         if any(d <= 0 for d in shape):
             raise ValueError(f"every dimension must be > 0, got {shape}")
+        if math.prod(shape) > MAX_PAYLOAD_BYTES:
+            raise ValueError(
+                f"the tensor has {math.prod(shape)} elements; expected at most "
+                f"{MAX_PAYLOAD_BYTES} (16 GiB of uint8)"
+            )
         return shape
 
     @property
@@ -99,7 +113,7 @@ class TensorPayload(_Strict):
 class PayloadConfig(_Strict):
     """A device's payload: ``bytes`` or ``tensor`` (exactly one)."""
 
-    bytes: int | None = Field(None, gt=0)
+    bytes: int | None = Field(None, gt=0, le=MAX_PAYLOAD_BYTES)
     tensor: TensorPayload | None = None
 
     @model_validator(mode="after")
@@ -120,9 +134,9 @@ class DeviceConfig(_Strict):
     """A sensor node sending one modality."""
 
     name: str = Field(pattern=_NAME)
-    modality: str = Field(min_length=1)
-    distance_m: float | None = Field(None, gt=0)
-    position_m: tuple[float, float] | None = None
+    modality: str = Field(min_length=1, max_length=128)
+    distance_m: float | None = Field(None, gt=0, le=MAX_DISTANCE_M)
+    position_m: tuple[_Coordinate, _Coordinate] | None = None
     tx_power_dBm: float = Field(23.0, ge=-30, le=40)
     #: Payload; by default the natural input size of the device's encoder.
     payload: PayloadConfig | None = None
@@ -176,7 +190,7 @@ class NetworkSection(_Strict):
     (``network.<name>``); see ``docs/plugins.md``.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     #: A registered network backend: ``ofdm``, ``ns3`` or a plugin's.
     backend: str = "ofdm"
@@ -209,6 +223,23 @@ class EncoderRef(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class SyntheticParams(_Strict):
+    """``model.zoo_params`` of ``zoo: synthetic`` (see
+    :func:`owin_cosim.workload.zoo.synthetic.synthetic_dag`); ``seed`` defaults to the
+    scenario's."""
+
+    #: Total layers (at least the number of devices + 3).
+    layers: int = Field(ge=4, le=100_000)
+    seed: int = Field(0, ge=0, lt=2**63)
+    skip_prob: float = Field(0.15, ge=0, le=1)
+    branch_prob: float = Field(0.1, ge=0, le=1)
+    macs_range: tuple[
+        Annotated[float, Field(ge=1, le=1e15)], Annotated[float, Field(ge=1, le=1e15)]
+    ] = (1e5, 1e8)
+    fusion_hidden: int = Field(512, ge=1, le=1_000_000)
+    classes: int = Field(10, ge=1, le=1_000_000)
+
+
 class ModelSection(_Strict):
     """The multimodal DNN: zoo encoders + fusion + head, or a model file."""
 
@@ -217,7 +248,8 @@ class ModelSection(_Strict):
     #: A whole-model zoo entry instead of per-device encoders: ``synthetic`` is a seeded
     #: random multimodal DAG (devices must be named ``dev0``, ``dev1``, ...).
     zoo: Literal["synthetic"] | None = None
-    #: Parameters of the zoo model (``synthetic``: ``layers``, ``seed``, ...).
+    #: Parameters of the zoo model (``synthetic``: ``layers``, ``seed``, ...); only with
+    #: ``zoo``.
     zoo_params: dict[str, Any] = Field(default_factory=dict)
     #: Device name -> encoder (a zoo name or ``{name, params}``); default by modality.
     encoders: dict[str, str | EncoderRef] = Field(default_factory=dict)
@@ -225,6 +257,21 @@ class ModelSection(_Strict):
     fusion_params: dict[str, Any] = Field(default_factory=dict)
     head: str = "classifier"
     head_params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("zoo_params")
+    @classmethod
+    def _params_need_zoo(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if params and info.data.get("zoo") is None:
+            raise ValueError("given without 'model.zoo'; expected 'zoo: synthetic' with it")
+        if info.data.get("zoo") == "synthetic":
+            try:
+                SyntheticParams.model_validate(params)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                msg = validation_to_config_error(exc, None, SyntheticParams).message
+                raise ValueError(f"{where}: {msg}") from None
+        return params
 
     def encoder_of(self, device: str) -> EncoderRef | None:
         ref = self.encoders.get(device)
@@ -247,7 +294,7 @@ class AcceleratorSection(_Strict):
     (``accelerator.<name>``); see ``docs/plugins.md``.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     #: Multi-core spec file (``accel_specs/*.yaml``), relative to the scenario file.
     spec: str
@@ -257,18 +304,18 @@ class AcceleratorSection(_Strict):
     mapper: MapperSection = Field(default_factory=lambda: MapperSection())
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
     #: compute-bound.
-    latency_scale: float = Field(1.0, gt=0)
+    latency_scale: float = Field(1.0, gt=0, le=1e6)
     #: Keep per-layer costs in the persistent cache (``owin-cosim cache info|clear``).
     cache: bool = True
     #: ``cost_backend: timeloop``: the Timeloop architecture and component files.
     timeloop_arch: list[str] = Field(default_factory=list)
     #: Ask a remote estimator service (``tcp://HOST:PORT``) instead of costing here.
-    estimator: str | None = None
+    estimator: Endpoint | None = None
     #: A CURVE key directory (``owin-cosim keys DIR``, relative to the scenario file):
     #: talk to ``estimator`` encrypted and authenticated.
     estimator_keys: str | None = Field(None, min_length=1, max_length=4096)
     #: Longest wait for the estimator's answer to one batch.
-    estimator_timeout_s: float = Field(60.0, gt=0)
+    estimator_timeout_s: float = Field(60.0, gt=0, le=86400)
 
     @field_validator("cost_backend")
     @classmethod
@@ -306,7 +353,7 @@ class Scenario(_Strict):
 
     #: A plain file name (the results directory ``results/<name>``): see ``_plain_name``.
     name: str = "scenario"
-    description: str = ""
+    description: str = Field("", max_length=100_000)
     seed: int = Field(0, ge=0, lt=2**63)
     devices: list[DeviceConfig] = Field(min_length=1, max_length=256)
     network: NetworkSection = Field(default_factory=NetworkSection)
@@ -356,44 +403,11 @@ class Scenario(_Strict):
 
 
 # ---- loading ------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects duplicate keys instead of keeping the last."""
-
-
-def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark
-            )
-        seen[key] = loader.construct_object(value_node, deep=True)
-    return seen
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates
-)
-
-
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with clear errors for missing files and bad syntax."""
+    """Read a YAML mapping, with clear errors for missing, hostile or malformed files
+    (the bounds of :mod:`owin_cosim.yaml_input`)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(p, "", "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(p, "", f"cannot read: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(p, where, f"invalid YAML: {problem}") from None
+    data = read_yaml(p)
     if not isinstance(data, dict):
         raise ConfigError(
             p, "", f"expected a mapping of keys at the top level, got {type(data).__name__}"
