@@ -17,7 +17,6 @@ from __future__ import annotations
 from owin_cosim import _interrupt  # isort: skip  (first: SIGINT while importing)
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -437,46 +436,6 @@ def plugins(
             _say(f"  {e.name:<14} {e.provider:<28} {e.target}{status}")
     if failed:
         raise typer.Exit(2)
-
-
-@app.command("ns3-worker")
-def ns3_worker(
-    bind: Annotated[
-        str, typer.Option(help="ZeroMQ endpoint to listen on (beyond loopback: with --keys).")
-    ] = "tcp://127.0.0.1:5555",
-    keys: KeysOpt = None,
-    insecure: InsecureOpt = False,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="File holding the token a coordinator must present (else "
-            "$OWIN_COSIM_NS3_TOKEN_FILE or $OWIN_COSIM_NS3_TOKEN); one is required."
-        ),
-    ] = None,
-) -> None:
-    """Run one ns-3 worker on its own (for containers): serve one session, then exit."""
-    from owin_cosim.network.ns3.access import read_token
-    from owin_cosim.network.ns3.environment import require_ns3
-    from owin_cosim.network.ns3.worker import run_worker
-    from owin_cosim.security import check_bind
-
-    with _guard(False):
-        check_bind(bind, keys, insecure)
-        try:
-            token = read_token(token_file)
-        except ValueError as exc:
-            raise ConfigError(token_file, "token", str(exc)) from None
-        if token is None:
-            raise ConfigError(
-                None,
-                "--token-file",
-                "no token: give --token-file or set OWIN_COSIM_NS3_TOKEN (the coordinator "
-                "needs the same one)",
-            )
-        require_ns3()
-        os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
-        _say(f"owin-cosim ns3-worker listening on {bind}" + (" (CURVE)" if keys else ""))
-        run_worker(bind, token=token, keys=keys)
 
 
 def _print_version(value: bool) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "probe",
     "read_token",
     "reap_stale_run_dirs",
+    "require_token",
     "run_dir_owner",
     "same_token",
 ]
@@ -69,6 +70,30 @@ def read_token(token_file: str | os.PathLike[str] | None = None) -> str | None:
             raise ValueError(f"the ns-3 worker token file {str(path)!r} is empty")
         return token
     return os.environ.get(TOKEN_ENV) or None
+
+
+def require_token(token_file: str | os.PathLike[str] | None = None) -> str:
+    """:func:`read_token` for a standalone worker, which must have one.
+
+    Raises
+    ------
+    ConfigError
+        If no token is set, or its file cannot be read.
+    """
+    from owin_cosim.errors import ConfigError
+
+    try:
+        token = read_token(token_file)
+    except ValueError as exc:
+        path = Path(token_file) if token_file else None
+        raise ConfigError(path, "--token-file", str(exc)) from None
+    if token is None:
+        raise ConfigError(
+            None,
+            "--token-file",
+            f"no token: give --token-file or set {TOKEN_ENV} (the coordinator needs the same)",
+        )
+    return token
 
 
 def same_token(given: object, expected: str) -> bool:

@@ -244,10 +244,14 @@ class Ns3Uplink(NetworkBackend):
     def _fail(self, what: str, *, stuck: bool = False) -> Ns3WorkerError:
         where = f"ns-3 worker for scenario {self.config.scenario!r}"
         err = Ns3WorkerError(f"{where} {what}\n--- worker stderr (tail) ---\n{self._stderr_tail()}")
-        if stuck and self._proc is not None:
-            # A stuck (or stopped) worker answers no shutdown: kill it now.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
+        if stuck:
+            # A stuck (or stopped) worker answers no shutdown: kill it now, not ask.
+            self._greeted = False
+            if self._proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=2.0)
         self.close()
         return err
 
@@ -308,7 +312,7 @@ class Ns3Uplink(NetworkBackend):
             return
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=1.0)  # a dying worker: report its exit instead
+                self._proc.wait(timeout=0.3)  # a dying worker: report its exit instead
             if self._proc.returncode is not None:
                 how = _exit_text(self._proc.returncode)
                 raise self._fail(f"died ({how}) during {op!r}") from None

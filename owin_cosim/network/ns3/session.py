@@ -58,7 +58,15 @@ def gave_up(s: Session, failure: Any) -> str:
 
 
 def inject(stage: str) -> None:
-    """The faults ``OWIN_COSIM_NS3_FAULT`` asks for at ``stage`` (see the module docstring)."""
+    """The fault ``OWIN_COSIM_NS3_FAULT`` asks for at ``stage``, for tests of the
+    coordinator's failure handling.
+
+    ``stop@configure``, ``stop@advance``, ``kill@configure``, ``kill@advance``: the worker
+    sends itself SIGSTOP or SIGKILL there; ``slow@configure:S``: ``configure`` takes ``S``
+    more seconds. (The worker itself handles ``abort@T``, ns-3 failing fatally at
+    simulated time ``T`` s after warm-up, and ``hang``, no answer to the first
+    ``advance``.)
+    """
     what, _, where = os.environ.get("OWIN_COSIM_NS3_FAULT", "").partition("@")
     place, _, arg = where.partition(":")
     if place != stage:

@@ -14,16 +14,12 @@ reproducible.
 ns-3 never runs past the time it is granted: ``advance`` runs in slices, each ending at
 a scheduled stop no later than the grant, and returns early at the first instant a chunk
 is delivered (the sinks stop the simulator). Between slices the worker sends heartbeats;
-while ``configure`` builds the scenario (cppyy's headers, ns-3's objects), a thread does.
+while ``configure`` builds the scenario, a thread does whenever cppyy lets go of the GIL
+(the coordinator's ZeroMQ heartbeats tell a stopped worker from a busy one meanwhile).
 A worker whose coordinator is gone removes the coordinator's run directory and exits.
-
-Fault injection (for tests of the coordinator's failure handling):
-``OWIN_COSIM_NS3_FAULT=abort@T`` makes ns-3 fail fatally at simulated time ``T`` (s after
-warm-up); ``OWIN_COSIM_NS3_FAULT=hang`` makes the worker stop answering on its first
-``advance``; ``stop@configure``, ``stop@advance``, ``kill@configure``, ``kill@advance``
-make it send itself SIGSTOP or SIGKILL there; ``slow@configure:S`` makes ``configure``
-take ``S`` more seconds. ``OWIN_COSIM_NS3_PROFILE=FILE`` writes a cProfile of the
-session to ``FILE``.
+Faults can be injected for tests (``OWIN_COSIM_NS3_FAULT``: see
+:func:`~owin_cosim.network.ns3.session.inject`); ``OWIN_COSIM_NS3_PROFILE=FILE`` writes
+a cProfile of the session to ``FILE``.
 
 A C++ crash (an ns-3 fatal error, an abort, a segfault) ends the worker at once, by its
 signal, after Python's traceback on stderr: cppyy's own handler would first run a
