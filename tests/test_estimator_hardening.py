@@ -465,3 +465,24 @@ def test_ns3_worker_over_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         worker.wait()
         if worker.stderr is not None:
             worker.stderr.close()
+
+
+def test_a_long_backend_call_is_stopped_at_the_deadline(start: Callable[..., _InProcess]) -> None:
+    """One loop-nest layer with a budget of an hour's search: an error answer at the
+    deadline, and the child process that ran it is gone."""
+    import multiprocessing
+
+    service = start(deadline_s=3.0)
+    big = conv2d("big", C=64, M=128, P=56, Q=56, R=3, S=3)
+    options = {"mapper_evaluations": MAX_MAPPER_EVALUATIONS, "mapper_seed": 0}
+    c = service.client(backend="loopnest", options=options, timeout_s=30)
+    t0 = time.monotonic()
+    with pytest.raises(EstimatorError, match="longer than 3 s"):
+        c.layer_cost(big)
+    assert time.monotonic() - t0 < 8
+    c.close()
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
+    _assert_alive(service)

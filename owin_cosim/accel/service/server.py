@@ -11,7 +11,9 @@ A ROUTER socket takes every request; ``hello`` and ``shutdown`` are answered at 
 not hold the others back. Each worker thread keeps its own cost models and cost-cache
 connection; an answer depends on its query only (the cache holds what the backend
 computes), so concurrency never changes a number. A query past its deadline
-(``deadline_s``) is answered with an error and abandoned after the layer in progress.
+(``deadline_s``) is answered with an error at once; an ``analytic`` one is abandoned
+after the layer in progress, any other backend's runs in a child process that is
+stopped (:mod:`owin_cosim.accel.service.isolated`).
 Malformed input of any kind (not JSON, not an object, wrong types, several frames,
 frames over :data:`~owin_cosim.accel.limits.MAX_MESSAGE_BYTES`) gets an error answer or
 is dropped; the service stops only for its owner: ``shutdown`` with the token it was
@@ -41,6 +43,12 @@ from owin_cosim.accel.cache import CostCache
 from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.accel.limits import DEFAULT_QUERY_DEADLINE_S, DEFAULT_WORKERS, MAX_MESSAGE_BYTES
 from owin_cosim.accel.registry import COST_BACKENDS, make_cost_model
+from owin_cosim.accel.service.isolated import (
+    IN_PROCESS_BACKENDS,
+    CancelledError,
+    ChildError,
+    run_isolated,
+)
 from owin_cosim.accel.service.protocol import (
     PROTOCOL_VERSION,
     BadRequestError,
@@ -175,9 +183,15 @@ class _Server:
 
     def _work(self, qid: int, message: dict[str, Any], query: _Query) -> None:
         try:
-            answer = _reply("estimate", True, **self._service().estimate(message, query.cancelled))
-        except _CancelledError:
+            if message.get("backend", "analytic") in IN_PROCESS_BACKENDS:
+                body = self._service().estimate(message, query.cancelled)
+            else:  # may run for hours: in a child that the deadline can stop
+                body = run_isolated(self.cache, message, query.cancelled)
+            answer = _reply("estimate", True, **body)
+        except (_CancelledError, CancelledError):
             return
+        except ChildError as exc:
+            answer = _error("estimate", str(exc))
         except Exception as exc:  # a bad query must not kill the service
             answer = _error("estimate", exc)
         with self._push_lock:
