@@ -454,7 +454,7 @@ def test_ns3_worker_over_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         cfg = Ns3Config(**params, endpoint=endpoint, keys=str(keys))
         with Ns3Uplink(cfg, devices, 1) as net:
             net.submit(ChunkTx("a", 0, 20_000), 0.0)
-            done = []
+            done: list[Any] = []
             while net.has_backlog():
                 done.extend(net.advance(math.inf).deliveries)
         assert [d.device for d in done] == ["a"]
