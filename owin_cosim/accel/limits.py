@@ -5,7 +5,9 @@ layers and a backend's options; these caps refuse what one query may not ask, so
 client cannot hold the service's workers for days. The scenario schema bounds the same
 quantities for a scenario (``accelerator.mapper.evaluations`` is at most
 :data:`MAX_MAPPER_EVALUATIONS` there too); a cap here is never tighter than the
-scenario's, so a valid scenario is never refused by the service.
+scenario's, so a valid scenario is never refused by the service. The work a whole
+scenario implies (slots x RBs x devices, layers, mapper evaluations) is bounded on the
+scenario side, before any query is sent (:mod:`owin_cosim.scenario.limits`).
 
 =============================  =========  ==============================================
 constant                       value      what it bounds
