@@ -97,10 +97,10 @@ def _assemble(
     scenario = load_scenario(scenario_path)
     if check is not None:
         check(scenario)
-    with err.status(f"assembling {scenario_path} ...") as status:
+    with err.status(Text(f"assembling {scenario_path} ...")) as status:
 
         def costing(done: int, total: int) -> None:
-            status.update(f"assembling {scenario_path}: costing layer {done}/{total} ...")
+            status.update(Text(f"assembling {scenario_path}: costing layer {done}/{total} ..."))
 
         return scenario, assemble(scenario, scenario_path, costing)
 
@@ -132,7 +132,7 @@ def _execute_and_write(
     from owin_cosim.results.writers import write_results
     from owin_cosim.sim.coordinator import execute
 
-    with err.status(status):
+    with err.status(Text(status)):  # names and paths: never markup
         t0 = time.perf_counter()
         result = execute(problem, decide(problem))
         wall = time.perf_counter() - t0
@@ -344,7 +344,7 @@ def estimate(
                 "--backend",
                 f"unknown backend {backend!r}; expected analytic, loopnest or timeloop",
             )
-        with err.status(f"estimating {problem} ...") as status:
+        with err.status(Text(f"estimating {problem} ...")) as status:
 
             def searching(done: int, total: int) -> None:
                 status.update(f"searching mappings: {done}/{total} evaluations ...")

@@ -615,6 +615,26 @@ def policies_and_endpoints() -> Iterator[Case]:
         yield Case("policy-endpoint", name, _files(bad), key, prefix=name.startswith("encoder"))
 
 
+def encoder_params() -> Iterator[Case]:
+    """Values under the untyped encoder, fusion and head parameters: the zoo checks them
+    (the error names ``model``)."""
+    base = _base()
+    for dotted, value in [
+        ("model.encoders.a.params.in_features", 1e308),
+        ("model.encoders.a.params.in_features", float("inf")),
+        ("model.encoders.a.params.in_features", float("nan")),
+        ("model.encoders.a.params.in_features", -5),
+        ("model.encoders.a.params.rows", "x"),
+        ("model.encoders.a.params.colour", 1),
+        ("model.head_params", {"classes": float("nan")}),
+        ("model.fusion", "telepathy"),
+        ("model.head", "oracle"),
+    ]:
+        yield Case(
+            "encoder-params", f"{dotted}={value}", _files(_put(base, dotted, value)), "model"
+        )
+
+
 def flags() -> Iterator[Case]:
     ok = _files()
     bad_flags = [
@@ -650,6 +670,7 @@ def families() -> dict[str, Callable[[], Iterator[Case]]]:
         "tags": tags,
         "files": model_and_spec_semantics,
         "policies": policies_and_endpoints,
+        "encoder-params": encoder_params,
         "flags": flags,
     }
 

@@ -113,4 +113,5 @@ def test_the_corpus_is_large_and_covers_every_family() -> None:
         "spec",
         "policy-endpoint",
         "flag",
+        "encoder-params",
     } <= families

@@ -52,6 +52,16 @@ def test_markup_in_validate_output_is_printed_as_plain_text(tmp_path: Path) -> N
     assert code == 0 and "[/x]" in out, out
 
 
+def test_markup_in_the_scenario_path_does_not_break_the_status_line(tmp_path: Path) -> None:
+    (tmp_path / "[").mkdir()
+    path = write_scenario(tmp_path / "[" / "bold].yaml", scenario_dict())  # .../[/bold].yaml
+    code, out = _validate(path)
+    assert code == 0 and "valid" in out, out
+    out_dir = tmp_path / "[" / "x]out"  # .../[/x]out
+    res = runner.invoke(app, ["run", str(path), "--out", str(out_dir), "--no-plot"])
+    assert res.exit_code == 0 and "[/x]out" in res.output, res.output
+
+
 # ---- nesting and aliases -------------------------------------------------------------
 @pytest.mark.parametrize("levels", [1_000, 5_000, 50_000])
 @pytest.mark.parametrize("kind", ["list", "mapping"])
