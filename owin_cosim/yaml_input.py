@@ -1,6 +1,7 @@
 """Reading YAML input files with bounds: every hostile file is a clear ConfigError.
 
-Scenario, model and accelerator spec files are read here. Before anything is built
+Scenario, model and accelerator spec files are read here (plan files, JSON, use
+:func:`read_text`). Before anything is built
 from a file, this module checks that
 
 - the path is a regular file (a FIFO or a device would block or never end) of at most
@@ -38,7 +39,7 @@ import yaml
 
 from owin_cosim.errors import ConfigError
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "clip", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "clip", "read_text", "read_yaml"]
 
 #: Deepest nesting of mappings and sequences in an input file.
 MAX_DEPTH = 64
@@ -96,7 +97,9 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def _read_text(p: Path, what: str) -> str:
+def read_text(p: Path, what: str) -> str:
+    """The UTF-8 text of ``p``: a regular file of at most :data:`MAX_FILE_BYTES` bytes
+    (read without blocking), else a :class:`ConfigError` naming it."""
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -105,7 +108,7 @@ def _read_text(p: Path, what: str) -> str:
         raise ConfigError(p, "", f"cannot read the {what}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ConfigError(p, "", f"cannot read the {what}: {kind}; expected a YAML file")
+        raise ConfigError(p, "", f"cannot read the {what}: {kind}; expected a regular file")
     if st.st_size > MAX_FILE_BYTES:
         raise ConfigError(
             p, "", f"the {what} has {st.st_size} bytes; expected at most {MAX_FILE_BYTES}"
@@ -125,7 +128,7 @@ def _read_text(p: Path, what: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            p, "", f"the {what} is not UTF-8 text (byte {exc.start}); expected a YAML file"
+            p, "", f"the {what} is not UTF-8 text (byte {exc.start}); expected UTF-8"
         ) from None
 
 
@@ -176,7 +179,7 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
         once aliases are expanded.
     """
     p = Path(path)
-    text = _read_text(p, what)
+    text = read_text(p, what)
     try:
         _check_depth(text, p)
         loader = _UniqueKeyLoader(text)

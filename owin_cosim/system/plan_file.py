@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from owin_cosim.errors import ConfigError
 from owin_cosim.system.plan import Plan, RadioPhase
 from owin_cosim.system.problem import Problem
+from owin_cosim.yaml_input import read_text
 
 __all__ = [
     "PLAN_VERSION",
@@ -216,18 +217,17 @@ def read_plan(path: str | Path, problem: Problem, *, pin_executed: bool = False)
         ``problem``; names the file and the key path.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(p, "", "no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(p, "", f"cannot read the plan file: {exc}") from None
+    if not p.exists() and not p.is_symlink():
+        raise ConfigError(p, "", "no such plan file")
+    text = read_text(p, "plan file")  # a regular UTF-8 file, never a FIFO
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             p, "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:  # the C decoder's own bound on nesting: no stack is at risk
+        raise ConfigError(p, "", "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(p, "", f"expected a JSON object, got {type(data).__name__}")
     return plan_from_json(data, problem, p, pin_executed=pin_executed)

@@ -655,6 +655,23 @@ def flags() -> Iterator[Case]:
     ]
     for name, args, names in bad_flags:
         yield Case("flag", name, ok, names=names, args=args, commands=("as-given",))
+    plans = {
+        "deep": b"[" * 50_000 + b"]" * 50_000,
+        "binary": bytes(range(256)),
+        "utf-16": '{"version": 1}'.encode("utf-16"),
+        "not json": b"{version: 1",
+        "a list": b"[1, 2]",
+        "empty": b"",
+    }
+    for name, blob in plans.items():
+        yield Case(
+            "flag",
+            f"--plan {name}",
+            {**ok, "plan.json": blob},
+            names="plan.json",
+            args=("run", "{scenario}", "--plan", "{dir}/plan.json", "--out", "{dir}/out"),
+            commands=("as-given",),
+        )
 
 
 def families() -> dict[str, Callable[[], Iterator[Case]]]:

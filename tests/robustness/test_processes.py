@@ -55,6 +55,15 @@ def test_fifo_as_the_spec_or_model_file_is_refused_at_once(tmp_path: Path, which
     assert "Traceback" not in res.stderr
 
 
+def test_fifo_as_the_plan_file_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)
+    path = write_scenario(tmp_path / "s.yaml", scenario_dict())
+    res = _cli(tmp_path, "run", str(path), "--plan", str(fifo), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and str(fifo) in res.stderr, res.stderr
+    assert "not a regular file" in res.stderr and "Traceback" not in res.stderr
+
+
 def _slow_scenario(tmp_path: Path) -> Path:
     """A scenario whose validation takes a few seconds (a 3000-layer synthetic model)."""
     data = {
