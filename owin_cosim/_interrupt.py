@@ -2,7 +2,7 @@
 
 Imported first by :mod:`owin_cosim.cli`: run as the ``owin-cosim`` console script (or
 ``python -m owin_cosim.cli``), the handler is in place before the slow imports, so an
-interrupt during start-up exits quietly. Inside a command (:data:`state` ``in_command``)
+interrupt during start-up exits quietly. Inside a command (:data:`state` ``in_command`` > 0)
 it raises :class:`KeyboardInterrupt` instead, so that the command cleans up what it
 started (a half-written results directory, worker processes) before exiting 130.
 Imported as a library (tests, ``from owin_cosim.cli import app``), it installs nothing.
@@ -17,8 +17,9 @@ from types import FrameType
 
 __all__ = ["install", "state"]
 
-#: ``in_command``: a command is running and handles KeyboardInterrupt itself.
-state = {"in_command": False}
+#: ``in_command``: how many commands (nested guards) are running; while one is, it
+#: handles KeyboardInterrupt itself.
+state = {"in_command": 0}
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:

@@ -66,7 +66,7 @@ def _error(prefix: str, exc: BaseException) -> None:
 @contextmanager
 def _guard(debug: bool) -> Iterator[None]:
     """Turn expected errors into one line on stderr and an exit code."""
-    _interrupt.state["in_command"] = True
+    _interrupt.state["in_command"] += 1
     try:
         yield
     except (ConfigError, BackendUnavailableError) as exc:
@@ -83,7 +83,7 @@ def _guard(debug: bool) -> Iterator[None]:
         err.print("interrupted: nothing was written for the unfinished run")
         raise typer.Exit(130) from None
     finally:
-        _interrupt.state["in_command"] = False
+        _interrupt.state["in_command"] -= 1
 
 
 def _assemble(
