@@ -32,7 +32,7 @@ class Ns3Device:
 class CommonParams(BaseModel):
     """Parameters every scenario has (transport and run control)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: Transport of every device; ``transports`` overrides it per device name.
     transport: Literal["tcp", "udp"] = "tcp"

@@ -95,6 +95,10 @@ def _assemble(
     from owin_cosim.scenario.schema import load_scenario
 
     scenario = load_scenario(scenario_path)
+    from owin_cosim.policies import make_policy
+
+    # The scenario's policy (a plugin may be broken) is checked before anything is written.
+    make_policy(scenario.policy.name, scenario.policy.params, scenario_path)
     if check is not None:
         check(scenario)
     with err.status(Text(f"assembling {scenario_path} ...")) as status:
@@ -163,7 +167,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
     for cells in table_rows(rows):
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))  # names are data, never markup
     return table
 
 
@@ -175,7 +179,7 @@ def _policy_names(policies: str) -> list[str]:
             None, "--policies", f"expected a comma-separated list of: {', '.join(POLICIES)}"
         )
     for name in names:
-        POLICIES.entry(name, None, "--policies")
+        POLICIES.load(name, None, "--policies")  # a broken plugin fails before any write
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(
@@ -209,7 +213,7 @@ def run(
         if plan is not None and policy is not None:
             raise ConfigError(None, "--plan", "give either --plan or --policy, not both")
         if policy is not None:
-            POLICIES.entry(policy, None, "--policy")  # before the (slow) assembly
+            POLICIES.load(policy, None, "--policy")  # before the (slow) assembly or any write
         targets: list[Path] = []
 
         def claim(sc: Scenario) -> None:  # may --out be written? (before any work)
