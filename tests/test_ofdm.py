@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,30 @@ def test_rb_capacity_never_exceeded() -> None:
     for u in usage:
         t = (u.start_s + u.end_s) / 2
         assert sum(v.units for v in usage if v.start_s <= t < v.end_s) <= cfg.num_rbs
+
+
+def test_an_upload_past_max_slots_is_a_config_error_naming_the_key() -> None:
+    from owin_cosim.errors import ConfigError
+
+    cfg = OfdmConfig(num_rbs=10, max_slots=5)  # 2.5 ms: far too short for 5 MB
+    with pytest.raises(ConfigError, match=r"network\.ofdm\.max_slots: the uplink reached"):
+        _run(cfg, {"near": 1, "far": 1}, {"near": 5_000_000})
+    with pytest.raises(ConfigError, match=r"network\.ofdm\.max_slots: even the best-case"):
+        OfdmChannel(cfg, _devs(), 3).uplink_bounds([[5_000_000], [1]])
+
+
+def test_max_slots_too_small_for_a_scenario_is_exit_2_naming_file_and_key(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from owin_cosim.cli import app
+    from tests.conftest import scenario_dict, write_scenario
+
+    data = scenario_dict()
+    data["network"]["ofdm"]["max_slots"] = 3
+    path = write_scenario(tmp_path / "s.yaml", data)
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert f"{path}: network.ofdm.max_slots" in " ".join(res.output.split())
+    assert "Traceback" not in res.output

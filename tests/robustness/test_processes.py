@@ -65,7 +65,8 @@ def test_fifo_as_the_plan_file_is_refused_at_once(tmp_path: Path) -> None:
 
 
 def _slow_scenario(tmp_path: Path) -> Path:
-    """A scenario whose validation takes a few seconds (a 3000-layer synthetic model)."""
+    """A scenario whose validation takes several seconds (a 12,000-layer synthetic
+    model), so every delay of the SIGINT tests falls inside it, also on an idle machine."""
     data = {
         "name": "slow",
         "devices": [
@@ -77,7 +78,7 @@ def _slow_scenario(tmp_path: Path) -> Path:
             }
             for k in range(2)
         ],
-        "model": {"zoo": "synthetic", "zoo_params": {"layers": 3000}},
+        "model": {"zoo": "synthetic", "zoo_params": {"layers": 12000}},
         "accelerator": {"spec": str(SPECS / "mc4.yaml"), "cache": False},
     }
     path = tmp_path / "slow.yaml"

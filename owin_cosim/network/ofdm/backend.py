@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from owin_cosim.errors import ConfigError
 from owin_cosim.network.base import NetworkBackend, NetworkRef, UplinkDevice, UplinkSetup
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.network.ofdm.config import OfdmConfig
@@ -62,7 +63,10 @@ class OfdmBackendType:
         config: OfdmConfig = network["ofdm"]
         channel = OfdmChannel(config, devices, seed)
         planning, mean_rate = ofdm_surrogate(config, devices, seed, channel)
-        arrival, radio_s = channel.uplink_bounds(chunk_bytes)
+        try:
+            arrival, radio_s = channel.uplink_bounds(chunk_bytes)
+        except ConfigError as exc:  # name the scenario file
+            raise ConfigError(file, exc.key, exc.message) from None
         return UplinkSetup(
             network=NetworkRef("ofdm", config, tuple(devices), seed),
             planning=planning,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from owin_cosim.errors import ConfigError
 from owin_cosim.network.base import UplinkDevice
 from owin_cosim.network.ofdm.config import OfdmConfig
 
@@ -172,7 +173,13 @@ def _crossing_times(
     done, slot, i = 0.0, 0, 0
     while i < len(targets):
         if slot >= max_slots:
-            raise RuntimeError("upload bound passed max_slots: is a device out of range?")
+            raise ConfigError(
+                None,
+                "network.ofdm.max_slots",
+                f"even the best-case upload needs more than {max_slots} slots "
+                f"({max_slots * slot_s:g} s): a device is out of range or its payload too "
+                "large; expected a larger max_slots, a closer device or a smaller payload",
+            )
         bits = bits_in_slot(slot)
         while i < len(targets) and done + bits >= targets[i]:
             out.append((slot + 1) * slot_s)  # deliveries happen at slot ends

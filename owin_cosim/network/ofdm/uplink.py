@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from owin_cosim.errors import ConfigError
 from owin_cosim.network.base import (
     AdvanceResult,
     ChunkTx,
@@ -115,7 +116,13 @@ class OfdmUplink(NetworkBackend):
         while self._now < until_s - _EPS:
             slot = math.floor(self._now / cfg.slot_s + 1e-9)
             if slot >= cfg.max_slots:
-                raise RuntimeError(f"OFDM uplink passed max_slots={cfg.max_slots}")
+                raise ConfigError(
+                    None,
+                    "network.ofdm.max_slots",
+                    f"the uplink reached max_slots={cfg.max_slots} "
+                    f"({cfg.max_slots * cfg.slot_s:g} s) with data still to send; expected "
+                    "a larger max_slots (or closer devices, smaller payloads)",
+                )
             slot_end = (slot + 1) * cfg.slot_s
             self._release(self._now)
             if not self._done_in_slot and not any(st.queue for st in self._state):
