@@ -17,6 +17,7 @@ from __future__ import annotations
 from owin_cosim import _interrupt  # isort: skip  (first: SIGINT while importing)
 
 import json
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -467,7 +468,12 @@ from owin_cosim import cli_services  # noqa: E402, F401
 def main() -> None:
     """Entry point of the ``owin-cosim`` console script (SIGINT at any moment: exit 130)."""
     _interrupt.install()
-    app(prog_name="owin-cosim")
+    try:
+        app(prog_name="owin-cosim")
+    finally:
+        # The command is over (its exit status decided): a SIGINT while the interpreter
+        # shuts down, when Python has put back the default handler, must not change it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # run the imported module's app: it has every command
