@@ -18,6 +18,7 @@ Only pyzmq is needed (``zmq.auth``); nothing here imports ``accel`` or ``network
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 import shutil
@@ -38,6 +39,7 @@ __all__ = [
     "curve_server",
     "is_loopback",
     "read_secret",
+    "same_token",
 ]
 
 _LOCAL_TRANSPORTS = ("ipc", "inproc")
@@ -150,6 +152,15 @@ def check_bind(endpoint: str, keys: Path | None, insecure: bool, option: str = "
             "(made by 'owin-cosim keys DIR') for CURVE encryption and authentication, "
             "or --insecure to serve it unauthenticated",
         )
+
+
+def same_token(given: object, expected: str) -> bool:
+    """Whether a client's token is the expected one (compared in constant time).
+
+    >>> same_token("abc", "abc"), same_token("abd", "abc"), same_token(None, "abc")
+    (True, False, False)
+    """
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def read_secret(value: str | None, file: Path | None, option: str) -> str | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import itertools
 import json
 import signal
@@ -57,6 +56,7 @@ from owin_cosim.accel.service.protocol import (
     parse_request,
 )
 from owin_cosim.accel.spec import parse_chip_spec
+from owin_cosim.security import same_token
 
 __all__ = ["serve"]
 
@@ -245,9 +245,7 @@ class _Server:
                 "refused: this service was started without a token; only the process "
                 "that started it may stop it (SIGTERM)"
             )
-        if not isinstance(token, str) or not hmac.compare_digest(
-            token.encode(), self.token.encode()
-        ):
+        if not same_token(token, self.token):
             return "refused: shutdown needs the token the service was started with"
         return None
 

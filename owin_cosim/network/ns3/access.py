@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hmac
 import os
 import re
 import secrets
@@ -24,6 +23,8 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
+
+from owin_cosim.security import same_token  # re-exported: the worker checks hellos with it
 
 __all__ = [
     "TOKEN_ENV",
@@ -94,11 +95,6 @@ def require_token(token_file: str | os.PathLike[str] | None = None) -> str:
             f"no token: give --token-file or set {TOKEN_ENV} (the coordinator needs the same)",
         )
     return token
-
-
-def same_token(given: object, expected: str) -> bool:
-    """Whether a ``hello``'s token is the run's (in constant time)."""
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def pid_alive(pid: int) -> bool:
