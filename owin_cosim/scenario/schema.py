@@ -162,10 +162,10 @@ class DeviceConfig(_Strict):
 
 
 def _registered(registry: Registry[Any], name: str) -> str:
-    if name not in registry:
-        raise ValueError(
-            f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry.names())}"
-        )
+    try:
+        registry.entry(name)  # the registry's own message, with the registered names
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
     return name
 
 
