@@ -68,8 +68,8 @@ def test_specs_load(chips: dict[str, ChipSpec], name: str) -> None:
     assert [lv.name for lv in chip.core.levels] == ["DRAM", "glb", "pe_spad"]
     assert dram.size_words is None and buf.size_words == glb and spad.size_words == 192
     assert (dram.instances, buf.instances, spad.instances) == (1, 1, pes)
-    # static equal DRAM share, in words per cycle
-    assert dram.read_bw_words_per_cycle == pytest.approx(25.6e9 / cores / 1e9 / 2)
+    # every core sees the whole chip's DRAM (shared by contention), in words per cycle
+    assert dram.read_bw_words_per_cycle == pytest.approx(25.6e9 / 1e9 / 2)
     assert dram.read_energy_pJ == pytest.approx(128.0)  # 512 pJ per 4-word access
     assert buf.read_energy_pJ == pytest.approx(37.09967 / 4)
     assert chip.core.mac_energy_pJ == pytest.approx(2.20035)
@@ -295,8 +295,10 @@ def test_dram_bound_matmul(chips: dict[str, ChipSpec]) -> None:
         c = AnalyticCostModel(chip).layer_cost(
             matmul("gemv", rows=1, in_features=4096, out_features=4096)
         )
-        assert c.bound_by == chip.core.dram.name
-        # every weight read once: the DRAM share sets the time
+        # every weight read once: the whole DRAM bandwidth sets the time (on mc16 the
+        # GLB's re-reads for its small PE array take 0.03 % longer and win the max)
+        bound = chip.core.global_buffer if chip.name == "mc16" else chip.core.dram
+        assert c.bound_by == bound.name
         share = chip.core.dram.read_bw_words_per_cycle
         assert c.cycles == pytest.approx((4096 * 4096 + 4096 + 4096) / share, rel=0.01)
 

@@ -408,7 +408,7 @@ def test_roofline_follows_its_formula(plugin: None) -> None:
     }
     model, version, extra = backend.build(chip, options, [])
     assert model.name == "roofline" and "roofline" in version and extra == b""
-    pes, clock, bw = chip.core.num_pes, chip.clock_hz, chip.dram_bandwidth_per_core_Bps
+    pes, clock, bw = chip.core.num_pes, chip.clock_hz, chip.dram_bandwidth_Bps
     conv = conv2d("c", C=64, M=64, P=56, Q=56, R=3)  # many MACs per byte
     fc = matmul("fc", rows=1, in_features=4096, out_features=4096)  # one MAC per weight
     for layer, bound in ((conv, "compute"), (fc, chip.core.dram.name)):

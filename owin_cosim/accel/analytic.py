@@ -1,9 +1,9 @@
 """A tiling-aware analytical cost model of one accelerator core (Timeloop-like).
 
-The core (see :mod:`owin_cosim.accel.spec`) has three storage levels - the DRAM (a
-static, equal share of the chip's bandwidth), the global buffer (GLB) and one
-scratchpad per PE - and a ``mesh_y x mesh_x`` array of MAC units. A layer, described by
-Timeloop's CNN-layer dimensions, runs as the loop nest::
+The core (see :mod:`owin_cosim.accel.spec`) has three storage levels - the DRAM (the
+whole chip's bandwidth: a layer is costed as if alone on the chip), the global buffer
+(GLB) and one scratchpad per PE - and a ``mesh_y x mesh_x`` array of MAC units. A
+layer, described by Timeloop's CNN-layer dimensions, runs as the loop nest::
 
     for tile in DRAM-level tiles (M-outer or PQ-outer order):  # GLB holds one tile
         for fold in spatial folds of the tile:                # the PE array
@@ -52,16 +52,16 @@ streamed from the GLB at every use instead.
 (from the level above) follow the loop nest; they are totals over all instances. The
 latency is ``max(compute, DRAM traffic / DRAM bandwidth, GLB reads / read bandwidth,
 GLB writes+fills / write bandwidth, scratchpad traffic per PE / its bandwidth)``;
-``bound_by`` names the winning term. The DRAM bandwidth of a core is the chip's DRAM
-bandwidth divided by the number of cores (a static equal partition: no core borrows the
-idle share of another). Energy is ``sum(reads * read energy + (writes + fills) * write
-energy) + macs * mac energy``.
+``bound_by`` names the winning term. The DRAM bandwidth of a core is the chip's whole
+DRAM bandwidth (a layer alone on the chip gets all of it); layers running at once share
+it by contention in the coordinator, not here. Energy is
+``sum(reads * read energy + (writes + fills) * write energy) + macs * mac energy``.
 
 **Not modelled.** Sliding-window (halo) reuse between neighbouring outputs or tiles (each
 tile re-reads its halo rows; each PE receives every input tap), compression, sparsity,
 registers inside the PE, DRAM row/bank effects, double buffering and the overlap of
 tile transfers with compute beyond the roofline ``max``, and contention of cores on the
-shared DRAM beyond the static partition. Batches ``N`` share weights and are folded into
+shared DRAM (the coordinator's job). Batches ``N`` share weights and are folded into
 ``P``; products whose second operand is an activation (``weights_from_activation``) are
 ``N`` independent problems.
 

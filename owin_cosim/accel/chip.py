@@ -1,6 +1,6 @@
 """A validated multi-core accelerator: the chip, its cores' storage levels (per word),
 the 2-D mesh NoC, and the quantities derived from them (hop matrix, NoC transfer time and
-energy, per-core DRAM share).
+energy).
 
 :func:`owin_cosim.accel.spec.load_chip_spec` builds a :class:`ChipSpec` from a spec file;
 the classes here know nothing of the file format.
@@ -31,7 +31,8 @@ class StorageLevel:
         scratchpad).
     read_bw_words_per_cycle, write_bw_words_per_cycle : float
         Bandwidth of one instance (``math.inf`` when the spec sets none). For DRAM: the
-        core's static share of the chip's DRAM bandwidth, shared by reads and writes.
+        whole chip's DRAM bandwidth, shared by reads and writes (what a core alone on
+        the chip gets; the coordinator shares it between cores by contention).
     read_energy_pJ, write_energy_pJ : float
         Energy per word read or written (the action energy over the block size).
     component_class : str
@@ -128,7 +129,9 @@ class ChipSpec:
     word_bits: int
     core: CoreSpec
     noc: NocSpec
-    #: Total DRAM bandwidth of the chip (bytes/s), split equally between the cores.
+    #: Total DRAM bandwidth of the chip (bytes/s). Every core's DRAM level has all of it
+    #: (a core alone gets the whole bandwidth); cores running at once share it by
+    #: contention in the coordinator, not by a static partition.
     dram_bandwidth_Bps: float
     dram_energy_pJ_per_byte: float
     _hops: np.ndarray = field(init=False, repr=False, compare=False, hash=False)
@@ -158,11 +161,6 @@ class ChipSpec:
     def mesh_y(self) -> int:
         """Cores along Y of the chip mesh."""
         return self.noc.mesh_y
-
-    @property
-    def dram_bandwidth_per_core_Bps(self) -> float:
-        """Each core's static, equal share of the DRAM bandwidth (bytes/s)."""
-        return self.dram_bandwidth_Bps / self.num_cores
 
     @property
     def link_bytes_per_s(self) -> float:

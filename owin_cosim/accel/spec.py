@@ -134,8 +134,8 @@ def _build(spec: _SpecFile, path: Path | None) -> ChipSpec:
     mac_pJ = _mac_energy(energies.get(mac.comp.name), mac.comp.name, path)
 
     wbytes = chip.word_bits // 8
-    per_core_dram_bps = chip.dram.bandwidth_GBps * 1e9 / chip.cores
-    dram_wpc = per_core_dram_bps / chip.clock_hz / wbytes
+    # every core sees the whole DRAM bandwidth: the coordinator shares it by contention
+    dram_wpc = chip.dram.bandwidth_GBps * 1e9 / chip.clock_hz / wbytes
     levels = (
         StorageLevel(
             dram.comp.name,

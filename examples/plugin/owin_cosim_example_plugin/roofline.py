@@ -113,7 +113,7 @@ class RooflineCostModel:
         write_words = layer.output_elems
         dram_bytes = (read_words + write_words) * chip.word_bytes
         compute_s = layer.macs / (pes * chip.clock_hz * self.efficiency)
-        memory_s = dram_bytes / chip.dram_bandwidth_per_core_Bps
+        memory_s = dram_bytes / chip.dram_bandwidth_Bps
         cycles = max(1, math.ceil(max(compute_s, memory_s) * chip.clock_hz))
         dram = chip.core.dram
         dram_pJ = dram_bytes * self.dram_energy_pJ_per_byte
