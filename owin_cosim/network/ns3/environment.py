@@ -5,7 +5,8 @@ precompiled header (PCH) of all ``ns3/*-module.h`` cuts that to about 1.3 s. It 
 once (about 13 s, 150 MB) into the cache directory, keyed by the ns3, cppyy-cling and
 Python versions, and used through ``CLING_STANDARD_PCH``, which must be set before cppyy
 is imported. ns-3's loader also globs the current directory for shared libraries, so the
-import happens from an empty directory.
+import happens from an empty directory, through :mod:`owin_cosim.network.ns3.loader` (the
+wheel's own loader skips every library under a path that contains ``test``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from owin_cosim.errors import BackendUnavailableError
+from owin_cosim.network.ns3.loader import check_loadable, load_bindings
 from owin_cosim.paths import cache_dir
 
 __all__ = [
@@ -101,9 +103,12 @@ def ensure_pch(say: Callable[[str], None] | None = None) -> Path:
     """Build the precompiled header if it is not cached yet; return its path.
 
     Safe when several processes race: each builds into its own temporary file and the
-    first rename wins.
+    first rename wins. Checks first that ns-3 can load from this install at all
+    (:func:`~owin_cosim.network.ns3.loader.check_loadable`): a clear error before a worker
+    starts, not cling's symbol errors inside it.
     """
     require_ns3()
+    check_loadable()
     target = pch_path()
     if target.is_file() and target.stat().st_size > 0:
         return target
@@ -161,8 +166,8 @@ def import_ns3() -> tuple[Any, Any, Any]:
     pch = ensure_pch()
     os.environ["CLING_STANDARD_PCH"] = str(pch)
     with _in_empty_directory():
+        ns = load_bindings()
         import cppyy
-        from ns import ns
 
         cppyy.cppdef(owin_header().read_text(encoding="utf-8"))
         from cppyy.gbl import owin
