@@ -334,6 +334,10 @@ def estimate(
         Path | None,
         typer.Option(help="Write the searched mapping as a Timeloop map.yaml here."),
     ] = None,
+    core_type: Annotated[
+        str | None,
+        typer.Option(help="Core type of a heterogeneous spec (default: its first)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -364,12 +368,14 @@ def estimate(
                 seed=seed,
                 write_mapping_to=write_mapping,
                 progress=searching,
+                core_type=core_type,
             )
         if as_json:
             print(_json.dumps(result, indent=2, sort_keys=True))
             return
+        on = f", core type {result['core_type']}" if "core_type" in result else ""
         _say(
-            f"{result['mode']} ({result['backend']}): cycles {result['cycles']}, "
+            f"{result['mode']} ({result['backend']}{on}): cycles {result['cycles']}, "
             f"energy {result['energy_pJ']:.6g} pJ, utilization {result['utilization']:.3f}"
         )
         for name, lvl in result["levels"].items():

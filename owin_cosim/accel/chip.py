@@ -1,6 +1,11 @@
-"""A validated multi-core accelerator: the chip, its cores' storage levels (per word),
-the 2-D mesh NoC, and the quantities derived from them (hop matrix, NoC transfer time and
-energy).
+"""A validated multi-core accelerator: the chip, its core types and their storage levels
+(per word), the 2-D mesh NoC, and the quantities derived from them (hop matrix, NoC
+transfer time and energy).
+
+A chip has one or more core types (:class:`CoreType`). Each carries a one-core view of the chip
+(:attr:`CoreType.chip`: that core alone on the chip, with the chip's clock, word size and
+whole DRAM), which is what a cost model is built on. A homogeneous spec has one type
+named ``"core"``.
 
 :func:`owin_cosim.accel.spec.load_chip_spec` builds a :class:`ChipSpec` from a spec file;
 the classes here know nothing of the file format.
@@ -10,10 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["ChipSpec", "CoreSpec", "NocSpec", "StorageLevel"]
+from owin_cosim.workload.graph import OpKind
+
+__all__ = ["LAYER_KINDS", "ChipSpec", "CoreSpec", "CoreType", "NocSpec", "StorageLevel"]
+
+#: The layer kinds a core type may run (``OpKind`` values), in ``OpKind`` order.
+LAYER_KINDS: tuple[str, ...] = tuple(k.value for k in OpKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,8 @@ class StorageLevel:
     component_class : str
         Timeloop/Accelergy class (``DRAM``, ``smartbuffer_SRAM``, ...).
     key : str
-        Dotted key path of the component in the spec file (for error messages).
+        Dotted key path of the component in the spec file (for error messages; ignored
+        by equality).
     """
 
     name: str
@@ -49,7 +61,9 @@ class StorageLevel:
     read_energy_pJ: float
     write_energy_pJ: float
     component_class: str = ""
-    key: str = ""
+    #: Where the level is written (messages only: equality ignores it, so a core type's
+    #: view equals its ``spec_doc`` parsed again).
+    key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +118,54 @@ class NocSpec:
 
 
 @dataclass(frozen=True)
+class CoreType:
+    """One kind of core on the chip: how many, which layer kinds it runs, and a one-core
+    view of the chip to cost layers on.
+
+    Equality and hashing ignore :attr:`chip` (:attr:`spec_doc` describes it fully), so
+    a view that is its own core type compares without recursion.
+
+    Attributes
+    ----------
+    name : str
+        The type's name in the spec (``"core"`` for a homogeneous spec).
+    count : int
+        Cores of this type on the chip.
+    runs : frozenset of str or None
+        The layer kinds (``OpKind`` values) these cores run; None: every kind.
+    chip : ChipSpec
+        This core alone on the chip: one core on a 1 x 1 mesh, with the chip's clock,
+        word size, whole DRAM bandwidth and DRAM energy. Its own ``core_types`` hold one
+        type ``"core"`` whose ``chip`` is the view itself.
+    spec_doc : dict
+        That view as a homogeneous spec mapping (``chip``, ``architecture``,
+        ``energy_pJ``): plain, JSON-ready data that ``parse_chip_spec`` turns back into
+        :attr:`chip`; the same for the same file (cache digests, requests to a remote
+        estimator).
+    """
+
+    name: str
+    count: int
+    runs: frozenset[str] | None
+    chip: ChipSpec = field(repr=False, compare=False)
+    spec_doc: dict[str, Any] = field(repr=False, hash=False)
+
+    def runs_kind(self, kind: str) -> bool:
+        """Whether cores of this type run layers of ``kind`` (an ``OpKind`` value)."""
+        return self.runs is None or kind in self.runs
+
+
+@dataclass(frozen=True)
 class ChipSpec:
     """A validated multi-core accelerator spec.
 
     Cores are numbered row-major on the ``mesh_x x mesh_y`` mesh: core ``k`` sits at
-    ``(k % mesh_x, k // mesh_x)``.
+    ``(k % mesh_x, k // mesh_x)``. The core types take the cores in the order listed:
+    type 0 the first ``core_types[0].count`` cores, then type 1, and so on
+    (:attr:`core_type_of`).
+
+    :attr:`core` is the first core type's core: THE core of a homogeneous chip; of a
+    heterogeneous chip, only the first type's (read :attr:`core_types` there).
 
     Examples
     --------
@@ -134,17 +191,57 @@ class ChipSpec:
     #: contention in the coordinator, not by a static partition.
     dram_bandwidth_Bps: float
     dram_energy_pJ_per_byte: float
+    #: The core types in spec order. Left empty, a one-core chip is its own single type
+    #: ``"core"`` (a view); a chip of several cores must give them.
+    core_types: tuple[CoreType, ...] = ()
+    #: The validated spec as plain data (without ``description``):
+    #: ``parse_chip_spec(chip.spec_doc, chip.path) == chip``.
+    spec_doc: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+    #: Core number -> index into :attr:`core_types` (derived from the counts).
+    core_type_of: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _hops: np.ndarray = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.num_cores != self.noc.mesh_x * self.noc.mesh_y:
             raise ValueError("num_cores must equal noc.mesh_x * noc.mesh_y")
+        self._set_core_types()
         idx = np.arange(self.num_cores)
         x, y = idx % self.noc.mesh_x, idx // self.noc.mesh_x
         hops = np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :])
         hops = hops.astype(np.int64)
         hops.setflags(write=False)
         object.__setattr__(self, "_hops", hops)
+
+    def _set_core_types(self) -> None:
+        types = self.core_types
+        if not types:
+            if self.num_cores != 1:
+                raise ValueError("a chip of several cores needs its core_types")
+            # a one-core view is its own core type: a cycle, not a recursion
+            types = (CoreType("core", 1, None, self, self.spec_doc),)
+            object.__setattr__(self, "core_types", types)
+        if sum(t.count for t in types) != self.num_cores:
+            raise ValueError("the core types' counts must sum to num_cores")
+        if types[0].chip.core != self.core:
+            raise ValueError("core must be the first core type's core")
+        of = tuple(i for i, t in enumerate(types) for _ in range(t.count))
+        object.__setattr__(self, "core_type_of", of)
+
+    def types_by_kind(self, kind: str) -> tuple[int, ...]:
+        """Indices into :attr:`core_types` of the types that run layers of ``kind``.
+
+        Raises
+        ------
+        ValueError
+            ``kind`` is not an ``OpKind`` value.
+        """
+        if kind not in LAYER_KINDS:
+            raise ValueError(f"unknown layer kind {kind!r}; expected one of {LAYER_KINDS}")
+        return tuple(i for i, t in enumerate(self.core_types) if t.runs_kind(kind))
+
+    def cores_of_type(self, index: int) -> tuple[int, ...]:
+        """Core numbers of core type ``index`` (consecutive, row-major on the mesh)."""
+        return tuple(k for k, t in enumerate(self.core_type_of) if t == index)
 
     # ---- sizes ---------------------------------------------------------------------
     @property

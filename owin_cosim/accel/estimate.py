@@ -1,7 +1,8 @@
 """``owin-cosim estimate``: one layer's cost on one core, from Timeloop-format inputs.
 
 ``--arch`` is either a multi-core spec of ``accel_specs/`` or a Timeloop architecture
-(``arch.yaml`` with its ``components/`` folder beside it).
+(``arch.yaml`` with its ``components/`` folder beside it). On a spec with several core
+types, ``--core-type NAME`` picks the core (default: the first type).
 
 =================  ===========================================================
 arch / backend     what prices the layer
@@ -37,6 +38,7 @@ from owin_cosim.accel.timeloop.formats import layer_from_problem, load_yaml_any,
 from owin_cosim.errors import ConfigError
 
 if TYPE_CHECKING:
+    from owin_cosim.accel.chip import ChipSpec, CoreType
     from owin_cosim.accel.loopnest.mapper import Progress
     from owin_cosim.workload.graph import Layer
 
@@ -69,10 +71,13 @@ def estimate_layer(
     seed: int = 0,
     write_mapping_to: Path | None = None,
     progress: Progress | None = None,
+    core_type: str | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready cost of the layer of ``problem`` on ``arch`` (see the module doc).
 
     ``progress`` is told ``(evaluations done, budget)`` during a mapping search.
+    ``core_type`` names the core type of a spec (default: its first); a spec's result
+    says which under ``core_type``.
     """
     layer = layer_from_problem(read_problem(problem), name=problem.stem)
     if write_mapping_to is not None and (mapping is not None or backend == "timeloop"):
@@ -84,7 +89,13 @@ def estimate_layer(
         )
     doc = load_yaml_any(arch)
     if isinstance(doc, dict) and "chip" in doc:
-        return _on_spec(arch, layer, mapping, backend, evaluations, seed, write_mapping_to)
+        return _on_spec(
+            arch, layer, mapping, backend, evaluations, seed, write_mapping_to, core_type
+        )
+    if core_type is not None:
+        raise ConfigError(
+            None, "--core-type", "picks a core type of a multi-core spec; --arch is not one"
+        )
     if backend == "timeloop":
         from owin_cosim.accel.timeloop.backend import TimeloopCostModel
 
@@ -120,8 +131,10 @@ def _on_spec(
     evaluations: int,
     seed: int,
     write_mapping_to: Path | None,
+    core_type: str | None,
 ) -> dict[str, Any]:
-    """The layer on one core of the multi-core spec ``arch`` (analytic or loopnest)."""
+    """The layer on one core of the multi-core spec ``arch`` (analytic or loopnest), on
+    the one-core view of the core type ``core_type`` (default: the first)."""
     if write_mapping_to is not None:
         raise ConfigError(
             write_mapping_to,
@@ -144,16 +157,39 @@ def _on_spec(
         )
     from owin_cosim.accel.spec import load_chip_spec
 
-    chip = load_chip_spec(arch)
+    ctype = _core_type(load_chip_spec(arch), core_type, layer)
     if backend == "loopnest":
         from owin_cosim.accel.loopnest.backend import LoopNestCostModel
 
-        nest = LoopNestCostModel(chip, max_evaluations=evaluations, seed=seed)
-        return _result(asdict(nest.layer_cost(layer)), "loop-nest model, searched mapping", backend)
-    from owin_cosim.accel.analytic import AnalyticCostModel
+        nest = LoopNestCostModel(ctype.chip, max_evaluations=evaluations, seed=seed)
+        mode, cost = "loop-nest model, searched mapping", asdict(nest.layer_cost(layer))
+    else:
+        from owin_cosim.accel.analytic import AnalyticCostModel
 
-    cost = AnalyticCostModel(chip).layer_cost(layer)
-    return _result(asdict(cost), "analytic model, searched tiling", backend)
+        mode, cost = (
+            "analytic model, searched tiling",
+            asdict(AnalyticCostModel(ctype.chip).layer_cost(layer)),
+        )
+    return _result(cost, mode, backend) | {"core_type": ctype.name}
+
+
+def _core_type(chip: ChipSpec, name: str | None, layer: Layer) -> CoreType:
+    """The core type ``name`` of ``chip`` (default: the first), which must run ``layer``."""
+    names = [t.name for t in chip.core_types]
+    if name is not None and name not in names:
+        raise ConfigError(
+            None, "--core-type", f"expected one of {', '.join(names)} ({chip.name}), got {name!r}"
+        )
+    ctype = chip.core_types[names.index(name) if name is not None else 0]
+    if not ctype.runs_kind(str(layer.op)):
+        raise ConfigError(
+            None,
+            "--core-type",
+            f"core type {ctype.name!r} runs {', '.join(sorted(ctype.runs or ()))} layers, "
+            f"not {layer.op}; expected one of "
+            + ", ".join(t.name for t in chip.core_types if t.runs_kind(str(layer.op))),
+        )
+    return ctype
 
 
 def _searched(

@@ -93,10 +93,31 @@ class _EnergyEntry(_Strict):
 
 
 class _SpecFile(_Strict):
+    """A homogeneous spec: every core is a copy of ``architecture``."""
+
     description: str = ""
     chip: _ChipBlock
     architecture: _Architecture
     energy_pJ: dict[str, _EnergyEntry]
+
+
+class _CoreTypeBlock(_Strict):
+    """One core type of a heterogeneous spec (``name`` and ``runs`` are checked in
+    :mod:`owin_cosim.accel.spec`, for messages that name the allowed values)."""
+
+    name: str
+    count: int = Field(ge=1)
+    runs: list[str] | None = None
+    architecture: _Architecture
+    energy_pJ: dict[str, _EnergyEntry]
+
+
+class _HeteroSpecFile(_Strict):
+    """A heterogeneous spec: ``core_types`` instead of ``architecture``."""
+
+    description: str = ""
+    chip: _ChipBlock
+    core_types: list[_CoreTypeBlock]
 
 
 class _DramAttrs(_Strict):

@@ -36,7 +36,8 @@ class Part:
     """A component of the architecture tree with its validated attributes."""
 
     comp: _Component
-    #: Dotted key path of the component (``architecture.subtree[0].local[0]``).
+    #: Dotted key path of the component (``architecture.subtree[0].local[0]``, or
+    #: ``core_types[1].architecture...`` in a heterogeneous spec).
     key: str
     attrs: Any  # _DramAttrs, _BufferAttrs or _MacAttrs
     #: Words moved by one access (storage only).
@@ -58,13 +59,19 @@ class CoreTree:
     pe_mesh_x: int
 
 
-def read_core_tree(arch: _Architecture, word_bits: int, path: Path | None) -> CoreTree:
+def read_core_tree(
+    arch: _Architecture, word_bits: int, path: Path | None, prefix: str = ""
+) -> CoreTree:
     """Find the DRAM, global buffer, scratchpad and compute unit; check the structure,
-    the attributes and the word sizes (``word_bits``: the chip's)."""
-    names = _component_names(arch, path)
+    the attributes and the word sizes (``word_bits``: the chip's).
+
+    ``prefix`` goes before every key path: ``""`` for the ``architecture`` of a
+    homogeneous spec, ``"core_types[1]."`` for one of a heterogeneous spec's core types.
+    """
+    names = _component_names(arch, path, prefix)
     system, skey = _single_node(
         arch.subtree,
-        "architecture.subtree",
+        f"{prefix}architecture.subtree",
         "one top-level node (the system holding the DRAM)",
         path,
     )
@@ -80,7 +87,7 @@ def read_core_tree(arch: _Architecture, word_bits: int, path: Path | None) -> Co
     return CoreTree(names, dram, glb, spad, mac, num_pes, mesh_x)
 
 
-def _component_names(arch: _Architecture, path: Path | None) -> dict[str, str]:
+def _component_names(arch: _Architecture, path: Path | None, prefix: str) -> dict[str, str]:
     """Component name -> key path, checking that every class is known and every name
     unique."""
     names: dict[str, str] = {}
@@ -107,7 +114,7 @@ def _component_names(arch: _Architecture, path: Path | None) -> dict[str, str]:
             visit(child, f"{key}.subtree[{j}]")
 
     for j, node in enumerate(arch.subtree):
-        visit(node, f"architecture.subtree[{j}]")
+        visit(node, f"{prefix}architecture.subtree[{j}]")
     return names
 
 
