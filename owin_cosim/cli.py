@@ -325,7 +325,9 @@ def estimate(
     ert: Annotated[
         Path | None, typer.Option(help="Accelergy ERT (default: beside the arch).")
     ] = None,
-    backend: Annotated[str, typer.Option(help="analytic, loopnest or timeloop.")] = "analytic",
+    backend: Annotated[
+        str, typer.Option(help="analytic, loopnest, timeloop or zigzag (a spec's core).")
+    ] = "analytic",
     evaluations: Annotated[
         int, typer.Option(help="Mapping search budget (loop-nest evaluations).", min=1)
     ] = 3000,
@@ -347,11 +349,11 @@ def estimate(
     from owin_cosim.accel.estimate import estimate_layer
 
     with _guard(debug):
-        if backend not in ("analytic", "loopnest", "timeloop"):
+        if backend not in ("analytic", "loopnest", "timeloop", "zigzag"):
             raise ConfigError(
                 None,
                 "--backend",
-                f"unknown backend {backend!r}; expected analytic, loopnest or timeloop",
+                f"unknown backend {backend!r}; expected analytic, loopnest, timeloop or zigzag",
             )
         with err.status(Text(f"estimating {problem} ...")) as status:
 

@@ -10,6 +10,8 @@ arch / backend     what prices the layer
 spec, analytic     the closed-form tiling model (:mod:`owin_cosim.accel.analytic`)
 spec, loopnest     loop-nest model + mapping search on the spec's core
                    (:mod:`owin_cosim.accel.loopnest.backend`)
+spec, zigzag       ZigZag's mapping search on the spec's core, in a child process
+                   (:mod:`owin_cosim.accel.zigzag.backend`; the ``zigzag`` extra)
 Timeloop arch,     with ``--mapping``: the loop-nest model on exactly that mapping;
 analytic or        without: the mapping search (:mod:`owin_cosim.accel.loopnest.mapper`) under the
 loopnest           design's constraints and objective (see below)
@@ -92,6 +94,12 @@ def estimate_layer(
         return _on_spec(
             arch, layer, mapping, backend, evaluations, seed, write_mapping_to, core_type
         )
+    if backend == "zigzag":
+        raise ConfigError(
+            arch,
+            "",
+            "the zigzag backend prices a multi-core spec's core; expected --arch SPEC.yaml",
+        )
     if core_type is not None:
         raise ConfigError(
             None, "--core-type", "picks a core type of a multi-core spec; --arch is not one"
@@ -133,7 +141,7 @@ def _on_spec(
     write_mapping_to: Path | None,
     core_type: str | None,
 ) -> dict[str, Any]:
-    """The layer on one core of the multi-core spec ``arch`` (analytic or loopnest), on
+    """The layer on one core of the multi-core spec ``arch`` (analytic, loopnest or zigzag), on
     the one-core view of the core type ``core_type`` (default: the first)."""
     if write_mapping_to is not None:
         raise ConfigError(
@@ -163,6 +171,12 @@ def _on_spec(
 
         nest = LoopNestCostModel(ctype.chip, max_evaluations=evaluations, seed=seed)
         mode, cost = "loop-nest model, searched mapping", asdict(nest.layer_cost(layer))
+    elif backend == "zigzag":
+        from owin_cosim.accel.zigzag.backend import ZigZagCostModel, require_zigzag
+
+        require_zigzag()
+        zigzag = ZigZagCostModel(ctype.chip)
+        mode, cost = "ZigZag, searched mapping", asdict(zigzag.layer_cost(layer))
     else:
         from owin_cosim.accel.analytic import AnalyticCostModel
 

@@ -14,6 +14,10 @@ loopnest   :class:`~owin_cosim.accel.loopnest.backend.LoopNestCostModel` (nest a
 timeloop   :class:`~owin_cosim.accel.timeloop.backend.TimeloopCostModel`
            (``timeloop-mapper``); needs the Timeloop architecture files
            (``accelerator.timeloop_arch``)
+zigzag     :class:`~owin_cosim.accel.zigzag.backend.ZigZagCostModel` (ZigZag 3.9.1's
+           mapping search, the extra ``pip install ".[zigzag]"``); options
+           ``zigzag_spatial``, ``zigzag_lpf_limit`` (scenario keys
+           ``accelerator.zigzag.*``; ``timeout_s`` is not a cost option)
 ========== ====================================================================
 
 Every backend takes the option ``latency_scale``. A plugin registers a
@@ -194,6 +198,50 @@ class TimeloopBackend(_Builtin):
         return model, version, b"".join(p.read_bytes() for p in files)
 
 
+class ZigZagBackend(_Builtin):
+    """``zigzag``: ZigZag's own mapping search and cost model, in a child process per layer."""
+
+    name = "zigzag"
+
+    def options(self, accelerator: Mapping[str, Any], file: Path) -> dict[str, Any]:
+        from owin_cosim.accel.zigzag.backend import DEFAULT_LPF_LIMIT, DEFAULT_TIMEOUT_S
+
+        section = accelerator.get("zigzag")
+        return {
+            **super().options(accelerator, file),
+            "zigzag_spatial": str(getattr(section, "spatial", "template")),
+            "zigzag_lpf_limit": int(getattr(section, "lpf_limit", DEFAULT_LPF_LIMIT)),
+            # Bounds the wall time only; make_cost_model keeps it out of cache keys.
+            "zigzag_timeout_s": float(getattr(section, "timeout_s", DEFAULT_TIMEOUT_S)),
+        }
+
+    def require(self) -> None:
+        from owin_cosim.accel.zigzag.backend import require_zigzag
+
+        require_zigzag()
+
+    def build(
+        self, chip: ChipSpec, options: Mapping[str, Any], files: Sequence[Path]
+    ) -> tuple[CostModel, str, bytes]:
+        from owin_cosim.accel.zigzag.backend import (
+            DEFAULT_LPF_LIMIT,
+            DEFAULT_TIMEOUT_S,
+            ZIGZAG_VERSION,
+            ZigZagCostModel,
+        )
+
+        model = ZigZagCostModel(
+            chip,
+            latency_scale=float(options.get("latency_scale", 1.0)),
+            spatial=str(options.get("zigzag_spatial", "template")),
+            lpf_limit=int(options.get("zigzag_lpf_limit", DEFAULT_LPF_LIMIT)),
+            timeout_s=float(options.get("zigzag_timeout_s", DEFAULT_TIMEOUT_S)),
+        )
+        code = code_version(ZigZagCostModel.__module__)
+        version = f"owin-cosim {__version__} zigzag-dse {ZIGZAG_VERSION} {code}"
+        return model, version, b""
+
+
 def _cost_backend(obj: Any) -> CostBackend:
     if isinstance(obj, type):
         obj = obj()
@@ -213,12 +261,16 @@ COST_BACKENDS: Registry[CostBackend] = Registry(
         "analytic": "owin_cosim.accel.registry:AnalyticBackend",
         "loopnest": "owin_cosim.accel.registry:LoopNestBackend",
         "timeloop": "owin_cosim.accel.registry:TimeloopBackend",
+        "zigzag": "owin_cosim.accel.registry:ZigZagBackend",
     },
     _cost_backend,
 )
 
+#: Options that bound a backend's wall time but never change a cost: not in cache keys.
+_NOT_COST_OPTIONS = frozenset({"zigzag_timeout_s"})
+
 #: The built-in cost backends, in the order the documentation lists them.
-BACKENDS: tuple[str, ...] = ("analytic", "loopnest", "timeloop")
+BACKENDS: tuple[str, ...] = ("analytic", "loopnest", "timeloop", "zigzag")
 
 
 def backend_options(
@@ -284,4 +336,5 @@ def make_cost_model(
         core_digest = hashlib.sha256(core_digest.encode() + extra).hexdigest()
     if cache is None:
         return inner
-    return CachedCostModel(inner, cache, core_digest, version, dict(options))
+    keyed = {k: v for k, v in options.items() if k not in _NOT_COST_OPTIONS}
+    return CachedCostModel(inner, cache, core_digest, version, keyed)

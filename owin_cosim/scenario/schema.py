@@ -55,6 +55,7 @@ __all__ = [
     "Scenario",
     "SyntheticParams",
     "TensorPayload",
+    "ZigZagSection",
     "load_scenario",
     "load_yaml",
     "validation_to_config_error",
@@ -287,6 +288,17 @@ class MapperSection(_Strict):
     seed: int = Field(0, ge=0, lt=2**63)
 
 
+class ZigZagSection(_Strict):
+    """The ``zigzag`` cost backend (ZigZag's own mapping search, ``docs/accelerator.md``)."""
+
+    #: Spatial unrolling: the loop-nest model's best template, or ZigZag's generator.
+    spatial: Literal["template", "zigzag"] = "template"
+    #: LOMA's loop prime factor limit (larger: more loop orderings searched, slower).
+    lpf_limit: int = Field(6, ge=1, le=12)
+    #: Longest wall time of one layer's search (ZigZag runs in a child process).
+    timeout_s: float = Field(600.0, gt=0, le=86400)
+
+
 class AcceleratorSection(_Strict):
     """The multi-core accelerator and its cost backend.
 
@@ -298,10 +310,13 @@ class AcceleratorSection(_Strict):
 
     #: Multi-core spec file (``accel_specs/*.yaml``), relative to the scenario file.
     spec: str
-    #: A registered cost backend: ``analytic``, ``loopnest``, ``timeloop`` or a plugin's.
+    #: A registered cost backend: ``analytic``, ``loopnest``, ``timeloop``, ``zigzag`` or a
+    #: plugin's.
     cost_backend: str = "analytic"
     #: ``cost_backend: loopnest``: the mapping search per distinct layer shape.
     mapper: MapperSection = Field(default_factory=lambda: MapperSection())
+    #: ``cost_backend: zigzag``: ZigZag's search settings.
+    zigzag: ZigZagSection = Field(default_factory=lambda: ZigZagSection())
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
     #: compute-bound.
     latency_scale: float = Field(1.0, gt=0, le=1e6)
