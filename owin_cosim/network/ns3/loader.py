@@ -125,6 +125,9 @@ def load_bindings() -> Any:
     Call once per process, from a directory without shared libraries (the wheel's
     search for third-party libraries globs the current directory).
     """
+    loaded = sys.modules.get("ns3.ns")
+    if loaded is not None and hasattr(loaded, "ns"):  # loaded once already
+        return loaded.ns
     check_loadable()
     path = _loader_file()
     code = _loader_code(path)
