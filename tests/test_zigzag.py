@@ -29,9 +29,10 @@ from owin_cosim.accel.zigzag.translate import (
     workload_doc,
 )
 from owin_cosim.cli import app
-from owin_cosim.errors import BackendError
+from owin_cosim.errors import BackendError, ConfigError
+from owin_cosim.scenario.schema import load_scenario
 from owin_cosim.workload.graph import Layer, conv2d, depthwise2d, matmul
-from tests.conftest import SPECS
+from tests.conftest import SPECS, scenario_dict, write_scenario
 
 CONV = conv2d("conv", C=16, M=32, P=8, Q=8, R=3, S=3)
 FC = matmul("fc", rows=4, in_features=64, out_features=64)
@@ -64,7 +65,7 @@ def test_hardware_translation(chip: ChipSpec) -> None:
     assert hw["operational_array"]["unit_energy"] == chip.core.mac_energy_pJ
     assert mems["pe_spad"]["served_dimensions"] == []  # one per PE
     assert mems["glb"]["served_dimensions"] == ["D1", "D2"]
-    assert mems["pe_spad"]["operands"] == ["I2"]  # weight-stationary scratchpad
+    assert mems["pe_spad"]["operands"] == ["I2", "O"]  # weights and partial sums
     assert mems["pe_spad"]["size"] == 192 * 16 and mems["glb"]["size"] == 131072 * 16
     glb_read = mems["glb"]["ports"][0]
     assert (glb_read["bandwidth_min"], glb_read["bandwidth_max"]) == (16, 32 * 16)
@@ -193,3 +194,19 @@ def test_estimate_command(tmp_path: Path) -> None:
     assert data["backend"] == "zigzag" and data["mode"] == "ZigZag, searched mapping"
     assert data["cycles"] >= layer.macs // 256 and data["energy_pJ"] > 0
     assert {"DRAM", "glb", "pe_spad"} <= set(data["levels"])
+
+
+def test_scenario_keys_reach_the_backend_options(tmp_path: Path) -> None:
+    acc = {"spec": str(SPECS / "mc4.yaml"), "cost_backend": "zigzag"}
+    acc["zigzag"] = {"spatial": "zigzag", "lpf_limit": 4, "timeout_s": 30}
+    sc = load_scenario(write_scenario(tmp_path / "s.yaml", scenario_dict(accelerator=acc)))
+    opts = COST_BACKENDS.load("zigzag").options(sc.accelerator.sections(), tmp_path)
+    assert opts == {
+        "latency_scale": 1.0,
+        "zigzag_spatial": "zigzag",
+        "zigzag_lpf_limit": 4,
+        "zigzag_timeout_s": 30.0,
+    }
+    acc["zigzag"] = {"lpf_limit": 0}
+    with pytest.raises(ConfigError, match=r"accelerator\.zigzag\.lpf_limit"):
+        load_scenario(write_scenario(tmp_path / "bad.yaml", scenario_dict(accelerator=acc)))

@@ -18,10 +18,12 @@ per-PE level           ``served_dimensions: []`` (one per PE); shared levels ser
 =====================  ===============================================================
 
 **Operands.** ZigZag has no bypass search: which levels hold which operand is hardware.
-The per-PE scratchpad holds the weights (``I2``; weight-stationary, as Timeloop's
-``simple_weight_stationary`` design keeps them); the global buffer and DRAM hold all
-three operands. Every operand and partial sum is one word (``word_bits``), as in the
-spec.
+The per-PE scratchpad holds the weights (``I2``) and the partial sums (``O``); inputs
+stream from the global buffer, which with DRAM holds all three operands. (Measured on
+ResNet-18 and depthwise layers: weights alone in the scratchpad send every partial sum
+to the global buffer each cycle, up to 8x slower when the mesh is not reducing over
+``C``; all three there overrun its 2-word ports on weight-stationary unrollings.) Every
+operand and partial sum is one word (``word_bits``), as in the spec.
 
 **Layers.** Every op kind is first turned into Timeloop's CNN-layer instance by
 :func:`~owin_cosim.accel.problem.cnn_layer_instance` (channel-wise layers: channels
@@ -78,7 +80,7 @@ def _bandwidth_bits(words_per_cycle: float, word_bits: int) -> int:
 
 def _operands(core: CoreSpec, index: int) -> list[str]:
     if index == len(core.levels) - 1:
-        return ["I2"]  # the per-PE scratchpad: weight-stationary
+        return ["I2", "O"]  # the per-PE scratchpad: weights and partial sums
     return ["I1", "I2", "O"]
 
 
