@@ -197,7 +197,7 @@ def test_estimate_command(tmp_path: Path) -> None:
 
 
 def test_scenario_keys_reach_the_backend_options(tmp_path: Path) -> None:
-    acc = {"spec": str(SPECS / "mc4.yaml"), "cost_backend": "zigzag"}
+    acc: dict[str, Any] = {"spec": str(SPECS / "mc4.yaml"), "cost_backend": "zigzag"}
     acc["zigzag"] = {"spatial": "zigzag", "lpf_limit": 4, "timeout_s": 30}
     sc = load_scenario(write_scenario(tmp_path / "s.yaml", scenario_dict(accelerator=acc)))
     opts = COST_BACKENDS.load("zigzag").options(sc.accelerator.sections(), tmp_path)
