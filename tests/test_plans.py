@@ -211,9 +211,24 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "core_order.0[1]",
     ),
     (
-        "layer in two core orders",
-        lambda d: _edit(d, "core_order", {"0": ["b/fc0"], "2": ["b/fc0"]}),
-        "core_order.2[0]",
+        "layer twice in one core order",
+        lambda d: _edit(d, "core_order", {"0": ["b/fc0", "b/fc0"]}),
+        "core_order.0[1]",
+    ),
+    (
+        "layer in three core orders: no 3-way split",
+        lambda d: _edit(d, "core_order", {"0": ["b/fc0"], "1": ["b/fc0"], "2": ["b/fc0"]}),
+        "core_order.0[0]",
+    ),
+    (
+        "split placement against the core orders",
+        lambda d: d.update(placement={"b/fc0": [0, 1]}, core_order={"0": ["b/fc0"]}),
+        "core_order.0[0]",
+    ),
+    (
+        "split over a repeated core",
+        lambda d: d.update(placement={"b/fc0": [1, 1]}),
+        "placement.b/fc0",
     ),
     (
         "core order against the placement",

@@ -6,7 +6,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,8 +58,14 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         },
         "model": {"encoders": encoders, "fusion": draw(st.sampled_from(["concat", "attention"]))},
         "accelerator": {
-            "spec": str(SPECS / draw(st.sampled_from(["mc4.yaml", "mc8.yaml", "mc16.yaml"]))),
+            "spec": str(
+                SPECS
+                / draw(
+                    st.sampled_from(["mc4.yaml", "mc8.yaml", "mc16.yaml", "hetero_big_little.yaml"])
+                )
+            ),
             "latency_scale": draw(st.sampled_from([0.1, 1.0, 30.0])),
+            "max_split_cores": draw(st.sampled_from([None, 1, 2])),
         },
     }
 
@@ -80,15 +85,26 @@ def check_schedule(problem: Problem, result: RunResult, policy: str) -> None:
     all_in = max(last.values())
     for name, r in rec.items():
         v = index[name]
-        assert r.end_s - r.start_s == np.float64(dag.duration_s[v]) or np.isclose(
-            r.end_s - r.start_s, dag.duration_s[v], rtol=1e-12, atol=1e-15
+        # No layer runs faster than alone on the chip in the option it got (contention
+        # only slows it down), and the option is one of the layer's.
+        option = next(
+            o
+            for o in dag.layer_options[v]
+            if o.group == len(r.cores)
+            and o.split == r.split
+            and problem.chip_types[o.core_type].name == r.core_type
         )
+        assert r.end_s - r.start_s >= option.alone_s * (1 - 1e-9) - 1e-15
+        assert set(r.cores) <= set(problem.chip_types[option.core_type].cores)
         assert r.ready_s <= r.start_s + EPS
-        # Precedence with NoC transfers.
+        # Precedence with NoC transfers: every core of the group has every input slice.
+        share = 1.0 if r.split in ("-", "M") else 1.0 / len(r.cores)
         for p in dag.preds[v]:
             rp = rec[dag.names[p]]
-            move = noc.transfer_s(dag.out_bytes[p], rp.core)[r.core]
-            assert r.start_s + EPS >= rp.end_s + move
+            nbytes = dag.out_bytes[p] * share / len(rp.cores)
+            for src in rp.cores:
+                move = noc.transfer_s(nbytes, src)[list(r.cores)].max()
+                assert r.start_s + EPS >= rp.end_s + move
         # Data arrival before use.
         need = dag.needs[v]
         if need is not None:
@@ -97,11 +113,13 @@ def check_schedule(problem: Problem, result: RunResult, policy: str) -> None:
             assert r.start_s + EPS >= t
         if policy == "rtfs":
             assert r.start_s + EPS >= all_in
-    # Core exclusivity.
+    # Core exclusivity (a split layer holds every core of its group).
     for core in range(problem.num_cores):
-        spans = sorted((r.start_s, r.end_s) for r in result.layers if r.core == core)
+        spans = sorted((r.start_s, r.end_s) for r in result.layers if core in r.cores)
         for (_, e1), (s2, _) in itertools.pairwise(spans):
             assert s2 + EPS >= e1
+    # DRAM: the shares in force never add up to more than the whole bandwidth.
+    assert all(share <= 1.0 + 1e-9 for _, share in result.dram_share)
     # RB capacity in every slot.
     for r in result.radio:
         t = (r.start_s + r.end_s) / 2

@@ -375,6 +375,7 @@ class AnalyticCostModel:
             if value > longest * (1 + 1e-12):
                 bound_by, longest = name, value
         cycles = max(math.ceil(longest - 1e-9), 1)
+        on_chip = max(value for name, value in terms if name != self._dram.name)
         energies = self._level_energy(c)
         dram, glb, spad = self._dram, self._glb, self._spad
         levels = {
@@ -394,6 +395,7 @@ class AnalyticCostModel:
             macs=macs,
             levels=levels,
             bound_by=bound_by,
+            compute_cycles=min(max(math.ceil(on_chip - 1e-9), 1), cycles),
         )
         mapping = CoreMapping(
             best.dataflow, best.spatial, best.unroll, best.tile, best.order, c["compute"]

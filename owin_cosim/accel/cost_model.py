@@ -44,6 +44,11 @@ class LayerCost:
         Storage level name -> :class:`LevelAccesses`.
     bound_by : str
         What limits the latency: ``"compute"`` or the name of a storage level.
+    compute_cycles : int or None
+        Cycles of the same mapping with unlimited DRAM bandwidth (compute and on-chip
+        levels only). The coordinator shares the chip's DRAM between the layers running
+        at once and needs the two apart; None when the backend cannot tell (its
+        ``cycles`` are then taken as the compute side).
     """
 
     cycles: int
@@ -53,6 +58,7 @@ class LayerCost:
     macs: int
     levels: dict[str, LevelAccesses] = field(default_factory=dict)
     bound_by: str = "compute"
+    compute_cycles: int | None = None
 
 
 @runtime_checkable

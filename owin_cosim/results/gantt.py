@@ -58,14 +58,15 @@ def gantt_figure(result: RunResult, *, title: str | None = None) -> Figure:
     right = 1.02 * max([result.makespan_s, lb, *ends]) or 1e-3
     waited = _draw_uplinks(ax, result, colour, MIN_BAR_FRACTION * right)
     for rec in result.layers:
-        ax.barh(
-            len(devices) + rec.core,
-            rec.end_s - rec.start_s,
-            left=rec.start_s,
-            height=0.6,
-            color=colour.get(rec.group, _HEAD),
-            linewidth=0,
-        )
+        for core in rec.cores or (rec.core,):  # a split layer: one bar on each of its cores
+            ax.barh(
+                len(devices) + core,
+                rec.end_s - rec.start_s,
+                left=rec.start_s,
+                height=0.6,
+                color=colour.get(rec.group, _HEAD),
+                linewidth=0,
+            )
     ax.axvline(result.makespan_s, color="red", linestyle="--", linewidth=1)
     ax.axvline(lb, color="green", linestyle=":", linewidth=1)
     ax.set_xlim(0.0, right)

@@ -26,7 +26,11 @@ class ChunkRecord:
 
 @dataclass(frozen=True, slots=True)
 class LayerRecord:
-    """One layer execution on one core."""
+    """One layer execution on one core or, split, on a group of cores.
+
+    ``core`` is the first core of ``cores``; ``cycles`` are the longest part's alone,
+    ``energy_pJ`` the parts' sum; ``dram_bytes`` what the parts moved to and from DRAM.
+    """
 
     layer: str
     group: str
@@ -39,6 +43,11 @@ class LayerRecord:
     noc_energy_pJ: float
     utilization: float
     macs: int
+    cores: tuple[int, ...] = ()
+    core_type: str = ""
+    #: ``-`` (one core) or the dimension it was split along (``M``, ``C``, ``P``).
+    split: str = "-"
+    dram_bytes: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +66,18 @@ class LowerBound:
 
     ``radio_s``: every bit up at an upper bound of the sum rate; ``critical_path_s``: the
     DAG's longest path after the earliest possible arrival of each chunk; ``work_s``: the
-    earliest arrival plus the total work spread evenly over the cores.
+    earliest arrival plus the total work spread evenly over the cores; ``dram_s``: the
+    earliest arrival plus every layer's DRAM bytes through the chip's whole bandwidth.
     """
 
     radio_s: float
     critical_path_s: float
     work_s: float
+    dram_s: float = 0.0
 
     @property
     def value(self) -> float:
-        return max(self.radio_s, self.critical_path_s, self.work_s)
+        return max(self.radio_s, self.critical_path_s, self.work_s, self.dram_s)
 
 
 @dataclass
@@ -93,6 +104,8 @@ class RunResult:
     #: The content of ``plan.json``: the plan as decided and where every layer ran
     #: (see :mod:`owin_cosim.system.plan_file`); not part of the summary.
     plan_file: dict[str, Any] = field(default_factory=dict)
+    #: ``(time, share)``: the fraction of the DRAM bandwidth in use from that time on.
+    dram_share: list[tuple[float, float]] = field(default_factory=list)
 
     def upload_finish_s(self) -> dict[str, float]:
         """Per device: when its last chunk arrived."""
@@ -112,7 +125,8 @@ class RunResult:
         """Per core: busy time over the makespan."""
         busy = [0.0] * self.num_cores
         for rec in self.layers:
-            busy[rec.core] += rec.end_s - rec.start_s
+            for core in rec.cores or (rec.core,):
+                busy[core] += rec.end_s - rec.start_s
         span = self.makespan_s
         return [b / span if span > 0 else 0.0 for b in busy]
 

@@ -99,7 +99,7 @@ def chrome_trace(result: RunResult) -> dict[str, Any]:
     events += chunk_events
     for r in result.radio:
         events += _rb_counters(r)
-    events += [_layer_slice(rec) for rec in result.layers]
+    events += [_layer_slice(rec, c) for rec in result.layers for c in rec.cores or (rec.core,)]
     return {
         "traceEvents": events,
         "displayTimeUnit": "ms",
@@ -171,13 +171,13 @@ def _rb_counters(r: RadioRecord) -> list[dict[str, Any]]:
     ]
 
 
-def _layer_slice(rec: LayerRecord) -> dict[str, Any]:
-    """A layer (chunk) on its core."""
+def _layer_slice(rec: LayerRecord, core: int) -> dict[str, Any]:
+    """A layer (chunk) on one of its cores (a split layer has a slice on each)."""
     ts, dur = _span_us(rec.start_s, rec.end_s)
     return {
         "ph": "X",
         "pid": _CORES_PID,
-        "tid": rec.core,
+        "tid": core,
         "cat": rec.group,
         "name": rec.layer,
         "ts": ts,
@@ -187,5 +187,7 @@ def _layer_slice(rec: LayerRecord) -> dict[str, Any]:
             "energy_pJ": rec.energy_pJ,
             "utilization": rec.utilization,
             "ready_s": rec.ready_s,
+            "cores": list(rec.cores),
+            "split": rec.split,
         },
     }

@@ -45,6 +45,10 @@ CSV_COLUMNS = (
     "noc_energy_pJ",
     "utilization",
     "lost_bytes",
+    "cores",
+    "core_type",
+    "split",
+    "dram_bytes",
 )
 
 
@@ -81,6 +85,10 @@ def _rows(result: RunResult) -> Iterator[dict[str, Any]]:
             "energy_pJ": r.energy_pJ,
             "noc_energy_pJ": r.noc_energy_pJ,
             "utilization": r.utilization,
+            "cores": ";".join(str(c) for c in (r.cores or (r.core,))),
+            "core_type": r.core_type,
+            "split": r.split,
+            "dram_bytes": r.dram_bytes,
         }
 
 

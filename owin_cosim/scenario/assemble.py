@@ -13,12 +13,12 @@ backend's business: see :mod:`owin_cosim.network.registry` and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from owin_cosim.accel.analytic import AnalyticCostModel
 from owin_cosim.accel.cache import CachedCostModel, CostCache
@@ -33,6 +33,7 @@ from owin_cosim.policies.registry import make_policy
 from owin_cosim.scenario.limits import check_model, check_uplink
 from owin_cosim.scenario.model_file import load_model_file
 from owin_cosim.scenario.schema import Scenario, load_scenario
+from owin_cosim.system.options import CoreTypeInfo
 from owin_cosim.system.problem import CompiledDag, CostStats, DeviceSpec, Interconnect, Problem
 from owin_cosim.workload.graph import ModelGraph
 from owin_cosim.workload.zoo import (
@@ -177,8 +178,29 @@ def _chip(s: Scenario, file: Path) -> ChipSpec:
     return load_chip_spec(spec_path)
 
 
-def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
-    """The scenario's cost backend: in process (cached) or a remote estimator service."""
+def _core_type_infos(chip: ChipSpec) -> tuple[CoreTypeInfo, ...]:
+    """The chip's core types as the problem needs them (plain data)."""
+    infos = []
+    for t, ct in enumerate(chip.core_types):
+        core = ct.chip.core
+        glb_words = core.global_buffer.size_words or 0
+        infos.append(
+            CoreTypeInfo(
+                ct.name,
+                ct.count,
+                ct.runs,
+                tuple(j for j, k in enumerate(chip.core_type_of) if k == t),
+                core.dram.name,
+                core.dram.read_bw_words_per_cycle,
+                float(glb_words * chip.word_bytes),
+            )
+        )
+    return tuple(infos)
+
+
+def _cost_model(s: Scenario, file: Path, view: ChipSpec, spec_doc: dict[str, Any]) -> CostModel:
+    """The cost model of one core type (``view``: that core alone on the chip, and its
+    spec mapping): in process (cached) or a remote estimator service."""
     acc = s.accelerator
     backend = COST_BACKENDS.load(acc.cost_backend, file, "accelerator.cost_backend")
     section = acc.sections()
@@ -194,7 +216,6 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
     if acc.estimator is not None:
         from owin_cosim.accel.service.client import RemoteCostModel
 
-        spec_doc = yaml.safe_load(chip.path.read_text()) if chip.path else {}
         if files:  # the service runs the backend on its side: ship the files' text
             options["timeloop_arch"] = {p.name: p.read_text() for p in files}
         return RemoteCostModel(
@@ -205,11 +226,11 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
             timeout_s=acc.estimator_timeout_s,
             keys=None if acc.estimator_keys is None else file.parent / acc.estimator_keys,
         )
-    # The spec file's bytes name the core; the options change what a cost means.
-    digest = hashlib.sha256(chip.path.read_bytes() if chip.path else b"").hexdigest()
+    # The core's own spec names it; the options change what a cost means.
+    canonical = json.dumps(spec_doc, sort_keys=True, default=str).encode()
     return make_cost_model(
-        chip,
-        digest,
+        view,
+        hashlib.sha256(canonical).hexdigest(),
         acc.cost_backend,
         options,
         cache=CostCache() if acc.cache else None,
@@ -217,31 +238,86 @@ def _cost_model(s: Scenario, file: Path, chip: ChipSpec) -> CostModel:
     )
 
 
-def _cost_stats(cost: CostModel, layers: int) -> CostStats:
-    """What the costing did, then release the model's resources (cache, sockets)."""
-    if isinstance(cost, CachedCostModel):
-        stats = CostStats(cost.name, cost.calls, cost.hits)
-        cost.cache.close()
-    else:
-        calls = int(getattr(cost, "backend_calls", layers))
-        stats = CostStats(cost.name, calls, 0)
-    close = getattr(cost, "close", None)
-    if callable(close) and not isinstance(cost, CachedCostModel):
-        close()
-    return stats
+def _cost_stats(costs: Sequence[CostModel], layers: int) -> CostStats:
+    """What the costing did (all core types), then release the models' resources."""
+    name, calls, hits = "", 0, 0
+    for cost in costs:
+        name = name or cost.name
+        if isinstance(cost, CachedCostModel):
+            calls, hits = calls + cost.calls, hits + cost.hits
+            cost.cache.close()
+        else:
+            calls += int(getattr(cost, "backend_calls", layers))
+        close = getattr(cost, "close", None)
+        if callable(close) and not isinstance(cost, CachedCostModel):
+            close()
+    return CostStats(name, calls, hits)
 
 
 def _check_fits(s: Scenario, file: Path, chip: ChipSpec, model: ModelGraph) -> None:
-    analytic = AnalyticCostModel(chip, latency_scale=s.accelerator.latency_scale)
+    """Every layer fits the buffer of some core type that runs its kind (before costing)."""
+    scale = s.accelerator.latency_scale
+    checks = [(ct, AnalyticCostModel(ct.chip, latency_scale=scale)) for ct in chip.core_types]
     for layer in model.layers():
-        if not analytic.fits(layer):
+        kind = str(layer.op)
+        runners = [(ct, m) for ct, m in checks if ct.runs_kind(kind)]
+        if not runners:
             raise ConfigError(
                 file,
                 "accelerator.spec",
-                f"layer {layer.name!r} needs at least {analytic.min_buffer_words(layer)} "
-                f"words of on-chip buffer; the cores of {chip.name!r} have fewer. "
-                "Expected a spec whose cores fit every layer",
+                f"layer {layer.name!r} is a {kind} layer and no core type of {chip.name!r} "
+                f"runs {kind} layers; expected a core type whose 'runs' lists {kind!r}",
             )
+        if not any(m.fits(layer) for _, m in runners):
+            sizes = ", ".join(
+                f"{ct.name}: {ct.chip.core.global_buffer.size_words}" for ct, _ in runners
+            )
+            raise ConfigError(
+                file,
+                "accelerator.spec",
+                f"layer {layer.name!r} needs at least {runners[0][1].min_buffer_words(layer)} "
+                f"words of on-chip buffer even split over cores (splits along M, C or P do "
+                f"not shrink one output's filter and window); the global buffers of "
+                f"{chip.name!r} hold fewer ({sizes} words). Expected a spec whose cores fit "
+                "every layer",
+            )
+
+
+def _cost_dag(
+    s: Scenario,
+    file: Path,
+    chip: ChipSpec,
+    model: ModelGraph,
+    devices: list[DeviceSpec],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[CompiledDag, CostStats, tuple[CoreTypeInfo, ...]]:
+    """Cost every layer's options on every core type that runs it."""
+    types = _core_type_infos(chip)
+    if len(types) > 1 and s.accelerator.cost_backend == "timeloop":
+        raise ConfigError(
+            file,
+            "accelerator.cost_backend",
+            "timeloop_arch describes one core; a heterogeneous spec needs a backend that "
+            "reads each core type from the spec (analytic, loopnest, zigzag)",
+        )
+    costs = [_cost_model(s, file, ct.chip, ct.spec_doc) for ct in chip.core_types]
+    try:
+        dag = CompiledDag.build(
+            model,
+            costs,
+            types,
+            devices,
+            chip.word_bytes,
+            progress,
+            s.accelerator.max_split_cores,
+        )
+    except ConfigError as exc:
+        if exc.file is None:
+            raise ConfigError(file, exc.key, exc.message) from None
+        raise
+    finally:
+        stats = _cost_stats(costs, len(model.layers()))
+    return dag, stats, types
 
 
 def assemble(
@@ -268,11 +344,7 @@ def assemble(
     )
     chip = _chip(s, file)
     _check_fits(s, file, chip, model)
-    cost = _cost_model(s, file, chip)
-    try:
-        dag = CompiledDag.build(model, cost, devices, chip.word_bytes, progress)
-    finally:
-        stats = _cost_stats(cost, len(model.layers()))
+    dag, stats, types = _cost_dag(s, file, chip, model, devices, progress)
     noc = Interconnect(
         chip.hop_matrix(),
         chip.hop_latency_s,
@@ -293,4 +365,6 @@ def assemble(
         cost=stats,
         radio_units=uplink.radio_units,
         accelerator=chip.name,
+        core_types=types,
+        dram_bandwidth_Bps=chip.dram_bandwidth_Bps,
     )

@@ -320,6 +320,9 @@ class AcceleratorSection(_Strict):
     #: Multiplies every compute time (alpha): moves a scenario between radio- and
     #: compute-bound.
     latency_scale: float = Field(1.0, gt=0, le=1e6)
+    #: Largest group of cores one layer may be split over (None: every core of a type;
+    #: 1: no splits). See ``docs/accelerator.md``.
+    max_split_cores: int | None = Field(None, ge=1, le=4096)
     #: Keep per-layer costs in the persistent cache (``owin-cosim cache info|clear``).
     cache: bool = True
     #: ``cost_backend: timeloop``: the Timeloop architecture and component files.

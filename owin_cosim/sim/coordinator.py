@@ -4,14 +4,21 @@ The coordinator owns the global clock. Its loop:
 
 1. grant the network backend time up to the next compute event; the backend stops
    early at the first chunk delivery, so no radio decision is ever taken late;
-2. pop every event at the earliest time (deliveries before layer completions, then by
-   insertion order) and apply it: a delivery may move the plan to its next radio phase
-   and release the layers waiting for that data; a completion releases successors;
-3. dispatch the ready layers (``eft``: decreasing upward rank, each to the core with the
-   earliest finish time counting NoC transfers from its predecessors' cores) and
-   schedule their completions. A plan's ``priorities`` replace the ranks, its
-   ``placement`` fixes a layer's core, and its ``core_order`` holds a ready layer until
-   the layer before it on its core has been dispatched.
+2. pop every event at the earliest time (deliveries, then part completions, then layer
+   starts, then by insertion order) and apply it: a delivery may move the plan to its
+   next radio phase and release the layers waiting for that data; a layer whose parts
+   have all completed frees its cores and releases its successors;
+3. dispatch the ready layers (decreasing upward rank; each gets the option, the group
+   of cores and the split that the split-aware earliest-finish rule of
+   :mod:`owin_cosim.sim.dispatch` picks). A layer queues on its cores in dispatch order
+   and starts when all of them are free and its inputs have crossed the NoC;
+4. share the chip's DRAM between the parts running now (max-min fair, the fluid model
+   of :mod:`owin_cosim.sim.dram`) and move the predicted end of every part whose pace
+   changed (its old completion event is cancelled).
+
+A plan's ``priorities`` replace the ranks, its ``placement`` fixes a layer's cores (one
+core, or a list: a split over those cores), and its ``core_order`` holds a ready layer
+until the layer before it on each of its cores has been dispatched.
 
 Everything is deterministic: ties break by event kind, insertion order, rank, layer
 number and core number.
@@ -21,13 +28,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 
 import numpy as np
 
 from owin_cosim.errors import ScheduleError
 from owin_cosim.network.base import ChunkTx, Delivery, NetworkBackend
 from owin_cosim.results.records import ChunkRecord, LayerRecord, RadioRecord, RunResult
+from owin_cosim.sim.dispatch import choose, noc_energy_pJ
+from owin_cosim.sim.dram import DramArbiter
 from owin_cosim.sim.engine import EventKind, EventQueue
 from owin_cosim.system.lower_bound import lower_bound
 from owin_cosim.system.plan import Plan
@@ -36,36 +45,46 @@ from owin_cosim.system.problem import Problem
 
 __all__ = ["execute", "makespan_of"]
 
+#: Per layer: the cores a plan fixes (None: free), and the layers that must be
+#: dispatched before it (its predecessors in the core orders of its cores).
+_Fixed = list[tuple[int, ...] | None]
+
 
 def _schedule_arrays(
     plan: Plan, problem: Problem
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray, _Fixed | None, list[list[int]] | None]:
     """The plan's priorities, fixed cores and core-order predecessors, by layer number.
 
-    Fixed core and predecessor are -1 where the plan leaves them free; None when the plan
-    sets no placement or core order at all (the plain ``eft`` path).
+    Fixed cores and turn lists are None when the plan sets no placement or core order
+    at all (the plain dispatch path).
     """
     dag = problem.dag
     if plan.placement is None and plan.priorities is None and plan.core_order is None:
         return dag.rank_s, None, None
-    check_plan(plan, problem)  # names, cores and a core order free of cycles
+    check_plan(plan, problem)  # names, cores, groups and a core order free of cycles
     index = {name: v for v, name in enumerate(dag.names)}
     priority = dag.rank_s.copy()
     for name, value in (plan.priorities or {}).items():
         priority[index[name]] = value
     if plan.placement is None and plan.core_order is None:
         return priority, None, None
-    fixed = np.full(len(dag), -1, dtype=np.int64)
-    for name, core in (plan.placement or {}).items():
-        fixed[index[name]] = core
+    fixed: _Fixed = [None] * len(dag)
+    for name, cores in (plan.placement or {}).items():
+        fixed[index[name]] = tuple(sorted(cores)) if isinstance(cores, list) else (cores,)
     if plan.core_order is None:
         return priority, fixed, None
-    after = np.full(len(dag), -1, dtype=np.int64)
+    after: list[list[int]] = [[] for _ in range(len(dag))]
+    on: dict[int, list[int]] = defaultdict(list)
     for core, names in plan.core_order.items():
         prev = -1
         for name in names:
             v = index[name]
-            fixed[v], after[v], prev = core, prev, v
+            on[v].append(core)
+            if prev >= 0:
+                after[v].append(prev)
+            prev = v
+    for v, cores in on.items():
+        fixed[v] = tuple(sorted(cores))
     return priority, fixed, after
 
 
@@ -86,13 +105,24 @@ class _Run:
                 self.by_need[need].append(v)
         self.ready: list[int] = []
         self.ready_at = np.full(n, math.nan)
-        self.core_of = np.full(n, -1, dtype=np.int64)
         self.start = np.full(n, math.nan)
         self.finish = np.full(n, math.nan)
         self.noc_pJ = np.zeros(n)
-        self.core_free = np.zeros(m)
+        # Compute side: the chosen option and cores, when the inputs are in, what is left.
+        self.option_of = np.full(n, -1, dtype=np.int64)
+        self.cores_of: list[tuple[int, ...]] = [()] * n
+        self.inputs_at = np.full(n, math.nan)
+        self.parts_left = np.zeros(n, dtype=np.int64)
+        self.core_queue: list[deque[int]] = [deque() for _ in range(m)]
+        self.busy = np.full(m, -1, dtype=np.int64)
+        self.free_s = np.zeros(m)  # when each core is expected to be free
+        self.arbiter: DramArbiter[tuple[int, int]] = DramArbiter()
+        self.tokens: dict[tuple[int, int], int] = {}
+        self.predicted: dict[tuple[int, int], float] = {}
+        self.part_span: dict[tuple[int, int], tuple[float, float]] = {}
+        self.dram_trace: list[tuple[float, float]] = [(0.0, 0.0)]
         self.dispatched: list[int] = []  # layers in dispatch order (the executed core order)
-        self.priority, self.fixed_core, self.turn_after = _schedule_arrays(plan, problem)
+        self.priority, self.fixed, self.turn_after = _schedule_arrays(plan, problem)
         self.done_layers = 0
         self.chunks_left = [d.chunks for d in problem.devices]
         self.deliveries: list[Delivery] = []
@@ -151,12 +181,6 @@ class _Run:
             self.ready_at[v] = self.now
             self.ready.append(v)
 
-    def on_layer_done(self, v: int) -> None:
-        self.done_layers += 1
-        for s in self.problem.dag.succs[v]:
-            self.waiting_preds[s] -= 1
-            self.maybe_ready(s)
-
     def dispatch(self) -> None:
         if not self.ready:
             return
@@ -167,14 +191,14 @@ class _Run:
                 self.place(v)
             self.ready.clear()
             return
-        # A core order holds a layer until its predecessor in the order is placed, which
-        # may happen later in this same pass: repeat until a pass places nothing more.
+        # A core order holds a layer until its predecessors in the orders are placed,
+        # which may happen later in this same pass: repeat until a pass places nothing.
         after = self.turn_after
         pending = self.ready
         while True:
             held = []
             for v in pending:
-                if after[v] < 0 or self.core_of[after[v]] >= 0:
+                if all(self.cores_of[u] for u in after[v]):
                     self.place(v)
                 else:
                     held.append(v)
@@ -184,28 +208,82 @@ class _Run:
         self.ready = held
 
     def place(self, v: int) -> None:
-        """Put ready layer ``v`` on its fixed core, or on the earliest-finish one."""
-        dag, noc = self.problem.dag, self.problem.noc
-        arrive = np.full(noc.num_cores, self.now)
-        for p in dag.preds[v]:
-            np.maximum(
-                arrive,
-                self.finish[p] + noc.transfer_s(dag.out_bytes[p], int(self.core_of[p])),
-                out=arrive,
-            )
-        begin = np.maximum(arrive, self.core_free)
-        fixed = -1 if self.fixed_core is None else int(self.fixed_core[v])
-        # Equal durations on every core: min start = min finish.
-        j = fixed if fixed >= 0 else int(np.argmin(begin))
-        end = float(begin[j] + dag.duration_s[v])
-        self.core_of[v], self.start[v], self.finish[v] = j, begin[j], end
-        self.core_free[j] = end
-        self.noc_pJ[v] = (
-            sum(dag.out_bytes[p] * noc.hops[int(self.core_of[p]), j] for p in dag.preds[v])
-            * noc.energy_pJ_per_byte_hop
+        """Commit ready layer ``v`` to an option and cores; start it if it can."""
+        fixed = None if self.fixed is None else self.fixed[v]
+        c = choose(
+            self.problem, v, self.free_s, self.finish, self.cores_of, self.arbiter, self.now, fixed
         )
+        option = self.problem.dag.layer_options[v][c.option]
+        self.option_of[v], self.cores_of[v], self.inputs_at[v] = c.option, c.cores, c.inputs_s
+        self.noc_pJ[v] = noc_energy_pJ(self.problem, v, option, c.cores, self.cores_of)
+        self.parts_left[v] = option.group
+        for j in c.cores:
+            self.core_queue[j].append(v)
+            self.free_s[j] = c.end_s
         self.dispatched.append(v)
-        self.queue.push(end, EventKind.LAYER_DONE, v)
+        self.try_start(v)
+
+    def try_start(self, v: int) -> None:
+        """Start ``v`` (now, or when its inputs are in) if it heads every core's queue."""
+        cores = self.cores_of[v]
+        if all(self.core_queue[j][0] == v and self.busy[j] < 0 for j in cores):
+            for j in cores:
+                self.busy[j] = v
+            at = max(self.now, float(self.inputs_at[v]))
+            if at > self.now:
+                self.queue.push(at, EventKind.LAYER_START, v)
+            else:
+                self.start_layer(v)
+
+    def start_layer(self, v: int) -> None:
+        self.start[v] = self.now
+        option = self.problem.dag.layer_options[v][int(self.option_of[v])]
+        for i, part in enumerate(option.parts):
+            self.arbiter.add((v, i), part.compute_s, part.dram_s, self.now)
+
+    def on_part_done(self, key: tuple[int, int]) -> None:
+        v = key[0]
+        self.arbiter.remove(key, self.now)
+        del self.tokens[key], self.predicted[key]
+        self.part_span[key] = (float(self.start[v]), self.now)
+        self.parts_left[v] -= 1
+        if self.parts_left[v] > 0:
+            return
+        self.finish[v] = self.now
+        self.done_layers += 1
+        cores = self.cores_of[v]
+        for j in cores:
+            self.core_queue[j].popleft()
+            self.busy[j] = -1
+            if not self.core_queue[j]:
+                self.free_s[j] = self.now
+        for s in self.problem.dag.succs[v]:
+            self.waiting_preds[s] -= 1
+            self.maybe_ready(s)
+        for j in cores:
+            if self.core_queue[j]:
+                self.try_start(self.core_queue[j][0])
+
+    def reschedule(self) -> None:
+        """Move the completion events of the parts whose pace changed."""
+        ends: dict[int, float] = {}
+        for key, end in self.arbiter.finishes().items():
+            if self.predicted.get(key) != end:
+                if key in self.tokens:
+                    self.queue.cancel(self.tokens[key])
+                self.tokens[key] = self.queue.push(end, EventKind.LAYER_DONE, key)
+                self.predicted[key] = end
+            ends[key[0]] = max(ends.get(key[0], end), end)
+        for v, end in ends.items():  # running layers last in their cores' queues
+            for j in self.cores_of[v]:
+                if self.core_queue[j][-1] == v:
+                    self.free_s[j] = end
+        share = self.arbiter.total_share
+        if share != self.dram_trace[-1][1]:
+            if self.dram_trace[-1][0] == self.now:
+                self.dram_trace[-1] = (self.now, share)
+            else:
+                self.dram_trace.append((self.now, share))
 
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> float:
@@ -214,6 +292,7 @@ class _Run:
         for v in range(n):
             self.maybe_ready(v)
         self.dispatch()
+        self.reschedule()
         while self.done_layers < n:
             horizon = self.queue.peek_time()
             if self.net.has_backlog():
@@ -240,9 +319,12 @@ class _Run:
             for event in batch:
                 if event.kind is EventKind.DELIVERY:
                     self.on_delivery(event.payload)
+                elif event.kind is EventKind.LAYER_DONE:
+                    self.on_part_done(event.payload)
                 else:
-                    self.on_layer_done(event.payload)
+                    self.start_layer(event.payload)
             self.dispatch()
+            self.reschedule()
         return max(self.now, max((d.last_byte_s for d in self.deliveries), default=0.0))
 
 
@@ -287,22 +369,8 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         )
         for d in sorted(run.deliveries, key=lambda x: (x.last_byte_s, x.device, x.chunk))
     ]
-    layers = [
-        LayerRecord(
-            dag.names[v],
-            dag.groups[v],
-            int(run.core_of[v]),
-            float(run.ready_at[v]),
-            float(run.start[v]),
-            float(run.finish[v]),
-            int(dag.cycles[v]),
-            float(dag.energy_pJ[v]),
-            float(run.noc_pJ[v]),
-            float(dag.utilization[v]),
-            int(dag.macs[v]),
-        )
-        for v in sorted(range(len(dag)), key=lambda v: (run.start[v], v))
-    ]
+    order = sorted(range(len(dag)), key=lambda v: (run.start[v], v))
+    layers = [_layer_record(run, v) for v in order]
     radio = [RadioRecord(u.device, u.start_s, u.end_s, u.units) for u in usage]
     devices = {
         d.name: {
@@ -331,8 +399,33 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
         plan.describe(),
     )
     result.run_wall_s = run_wall_s
+    result.dram_share = list(run.dram_trace)
     result.plan_file = plan_to_json(plan, problem, _executed(run, makespan))
     return result
+
+
+def _layer_record(run: _Run, v: int) -> LayerRecord:
+    """What layer ``v`` did: when, where, split how, at what cost."""
+    problem, dag = run.problem, run.problem.dag
+    option = dag.layer_options[v][int(run.option_of[v])]
+    cores = run.cores_of[v]
+    return LayerRecord(
+        dag.names[v],
+        dag.groups[v],
+        cores[0],
+        float(run.ready_at[v]),
+        float(run.start[v]),
+        float(run.finish[v]),
+        option.cycles,
+        option.energy_pJ,
+        float(run.noc_pJ[v]),
+        sum(p.utilization for p in option.parts) / option.group,
+        int(dag.macs[v]),
+        cores,
+        problem.chip_types[option.core_type].name,
+        option.split,
+        option.dram_bytes,
+    )
 
 
 def _executed(run: _Run, makespan_s: float) -> ExecutedSchedule:
@@ -340,6 +433,10 @@ def _executed(run: _Run, makespan_s: float) -> ExecutedSchedule:
     names = run.problem.dag.names
     order: dict[int, list[str]] = {j: [] for j in range(run.problem.num_cores)}
     for v in run.dispatched:
-        order[int(run.core_of[v])].append(names[v])
-    placement = {names[v]: int(run.core_of[v]) for v in range(len(names))}
+        for j in run.cores_of[v]:
+            order[j].append(names[v])
+    placement: dict[str, int | list[int]] = {
+        names[v]: (cores[0] if len(cores) == 1 else list(cores))
+        for v, cores in enumerate(run.cores_of)
+    }
     return ExecutedSchedule(makespan_s, placement, order)

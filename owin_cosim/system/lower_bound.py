@@ -12,8 +12,17 @@ Three bounds; the makespan of any schedule is at least the largest:
     chunks) alone on the whole band with water-filled power. From those arrival times,
     the longest path through the DAG with zero NoC cost bounds the end.
 ``work_s``
-    No layer starts before the earliest arrival of any chunk; then the total compute
-    time is spread over the cores at best evenly.
+    No layer starts before the earliest arrival of any chunk; then the total work is
+    spread over the cores at best evenly. A layer run on ``g`` cores holds all of them
+    for at least its time alone on the chip, so it costs at least ``g * alone_s``
+    core-seconds in its cheapest option (any core type, any split).
+``dram_s``
+    No layer starts before the earliest arrival of any chunk; then every layer's DRAM
+    bytes (in its option with the fewest) pass through the chip's one DRAM at no more
+    than its whole bandwidth.
+
+Each layer's time in the critical path is its fastest option alone on the chip: no
+share of the DRAM is larger than all of it, so contention only makes layers slower.
 """
 
 from __future__ import annotations
@@ -42,5 +51,10 @@ def lower_bound(problem: Problem) -> LowerBound:
         est[v] = t
     critical = float((est + dag.duration_s).max()) if len(dag) else 0.0
     first = min((a[0] for a in arrival), default=0.0)
-    work = first + float(dag.duration_s.sum()) / problem.num_cores
-    return LowerBound(radio_s=problem.radio_bound_s, critical_path_s=critical, work_s=work)
+    options = dag.layer_options
+    core_s = sum(min(o.group * o.alone_s for o in opts) for opts in options)
+    work = first + core_s / problem.num_cores
+    dram = first + sum(min(o.dram_s for o in opts) for opts in options)
+    return LowerBound(
+        radio_s=problem.radio_bound_s, critical_path_s=critical, work_s=work, dram_s=dram
+    )

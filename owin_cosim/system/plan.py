@@ -16,13 +16,16 @@ A plan fixes the *rules*; the coordinator applies them to the events that really
 Three optional fields pin down the compute side further (None: the policy leaves it to
 ``eft``; see ``docs/plans.md``):
 
-- ``placement``: layer name -> core index. A placed layer goes to that core (at the
-  earliest start there) instead of the core ``eft`` would pick.
+- ``placement``: layer name -> core index, or a list of core indices: the layer is split
+  over those cores (of one type, in a group size it has an option for; see
+  :mod:`owin_cosim.system.options`). A placed layer goes there (at the earliest start)
+  instead of where ``eft`` would put it.
 - ``priorities``: layer name -> priority, replacing the layer's upward rank (in seconds)
   when the ready list is sorted (larger first, ties by layer number).
-- ``core_order``: core index -> layer names. A listed layer runs on that core, and is
-  dispatched only after the layer before it in the list has been dispatched (so it starts
-  no earlier than that one ends). The order must agree with precedence: the DAG's edges
+- ``core_order``: core index -> layer names. A listed layer runs on that core (a split
+  layer is listed on each of its cores), and is dispatched only after the layer before
+  it in each of those lists has been dispatched (so it starts no earlier than they end).
+  The order must agree with precedence: the DAG's edges
   plus each list's consecutive pairs must form no cycle, or the run would deadlock.
 """
 
@@ -60,7 +63,7 @@ class Plan:
     compute_release: Literal["on_arrival", "after_all_uploads"]
     dispatch: Literal["eft"] = "eft"
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
-    placement: dict[str, int] | None = None
+    placement: dict[str, int | list[int]] | None = None
     priorities: dict[str, float] | None = None
     core_order: dict[int, list[str]] | None = None
 
@@ -88,7 +91,9 @@ class Plan:
         """
         order = self.core_order
         return {
-            "placement": None if self.placement is None else dict(self.placement),
+            "placement": None
+            if self.placement is None
+            else {k: list(v) if isinstance(v, list) else v for k, v in self.placement.items()},
             "priorities": None if self.priorities is None else dict(self.priorities),
             "core_order": None
             if order is None

@@ -28,18 +28,26 @@ True
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from owin_cosim.errors import ConfigError
 from owin_cosim.system.plan import Plan, RadioPhase
+from owin_cosim.system.plan_check import check_plan
 from owin_cosim.system.problem import Problem
 from owin_cosim.yaml_input import read_text
 
@@ -69,6 +77,22 @@ CoreKey = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
+def _one_message(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A core or a list of cores: one error message, not one per union branch."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "placement",
+            "expected a core number >= 0 or a non-empty list of them, got {v}",
+            {"v": repr(value)},
+        ) from None
+
+
+#: Where a layer runs: one core, or the cores it is split over.
+Cores = Annotated[Core | Annotated[list[Core], Field(min_length=1)], WrapValidator(_one_message)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,7 +117,7 @@ class ExecutedDoc(_Strict):
     scenario: str
     seed: int
     makespan_s: float
-    placement: dict[str, Core]
+    placement: dict[str, Cores]
     core_order: dict[CoreKey, list[str]]
 
 
@@ -108,7 +132,7 @@ class PlanDoc(_Strict):
     chunk_order: list[ChunkDoc]
     compute_release: Literal["on_arrival", "after_all_uploads"]
     dispatch: Literal["eft"] = "eft"
-    placement: dict[str, Core] | None = None
+    placement: dict[str, Cores] | None = None
     priorities: dict[str, Annotated[float, Field(allow_inf_nan=False)]] | None = None
     core_order: dict[CoreKey, list[str]] | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
@@ -120,7 +144,8 @@ class ExecutedSchedule:
     """What a run did on the compute side: each layer's core, each core's order."""
 
     makespan_s: float
-    placement: dict[str, int]
+    #: Layer -> its core, or the list of cores it was split over.
+    placement: dict[str, int | list[int]]
     core_order: dict[int, list[str]]
 
 
@@ -284,211 +309,3 @@ def replayed(plan: Plan, source: str | Path) -> Plan:
     notes = {**plan.notes, "plan_file": str(source)}
     notes.setdefault("planned_by", plan.policy)
     return replace(plan, policy=REPLAY_POLICY, notes=notes)
-
-
-# ---- checking against a problem -----------------------------------------------------
-
-
-def check_plan(
-    plan: Plan, problem: Problem, file: str | Path | None = None, *, schedule_prefix: str = ""
-) -> None:
-    """Check that ``plan`` fits ``problem`` and cannot deadlock.
-
-    Devices, chunks, shares, layers and cores must exist; every chunk is listed exactly
-    once in ``chunk_order``; a layer is in at most one core order, on the core its
-    placement names (if any); and the DAG plus the core orders form no cycle.
-    ``schedule_prefix`` is put before the key paths of ``placement`` and ``core_order``
-    (``"executed."`` when those come from the ``executed`` section).
-
-    Raises
-    ------
-    ConfigError
-        The first problem found, with its key path (as in the plan file).
-    """
-    _check_radio(plan, problem, file)
-    _check_chunks(plan, problem, file)
-    if plan.compute_release not in ("on_arrival", "after_all_uploads"):
-        raise ConfigError(file, "compute_release", "expected 'on_arrival' or 'after_all_uploads'")
-    if plan.dispatch != "eft":
-        raise ConfigError(file, "dispatch", "expected 'eft'")
-    if plan.placement is None and plan.priorities is None and plan.core_order is None:
-        return
-    index = {name: v for v, name in enumerate(problem.dag.names)}
-    for name, core in (plan.placement or {}).items():
-        key = f"{schedule_prefix}placement.{name}"
-        _layer(index, name, file, key)
-        _core(core, problem.num_cores, file, key)
-    for name, value in (plan.priorities or {}).items():
-        _layer(index, name, file, f"priorities.{name}")
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(
-                file, f"priorities.{name}", f"expected a finite number, got {value!r}"
-            )
-    if plan.core_order is not None:
-        _check_core_order(plan, problem, index, file, f"{schedule_prefix}core_order")
-
-
-def _devices(problem: Problem) -> str:
-    return ", ".join(d.name for d in problem.devices)
-
-
-def _check_radio(plan: Plan, problem: Problem, file: str | Path | None) -> None:
-    names = {d.name for d in problem.devices}
-    if not plan.radio_phases:
-        raise ConfigError(file, "radio_phases", "expected at least one phase")
-    for i, phase in enumerate(plan.radio_phases):
-        for dev, share in phase.shares.items():
-            key = f"radio_phases[{i}].shares.{dev}"
-            if dev not in names:
-                raise ConfigError(
-                    file, key, f"no device called {dev!r}; expected one of: {_devices(problem)}"
-                )
-            if not (isinstance(share, int | float) and 0.0 <= share <= 1.0):
-                raise ConfigError(file, key, f"expected a share in [0, 1], got {share!r}")
-        for j, dev in enumerate(phase.until_done):
-            if dev not in names:
-                raise ConfigError(
-                    file,
-                    f"radio_phases[{i}].until_done[{j}]",
-                    f"no device called {dev!r}; expected one of: {_devices(problem)}",
-                )
-
-
-def _check_chunks(plan: Plan, problem: Problem, file: str | Path | None) -> None:
-    chunks = {d.name: d.chunks for d in problem.devices}
-    first: dict[tuple[str, int], int] = {}
-    for i, (dev, c) in enumerate(plan.chunk_order):
-        if dev not in chunks:
-            raise ConfigError(
-                file,
-                f"chunk_order[{i}].device",
-                f"no device called {dev!r}; expected one of: {_devices(problem)}",
-            )
-        if not 0 <= c < chunks[dev]:
-            raise ConfigError(
-                file,
-                f"chunk_order[{i}].chunk",
-                f"device {dev!r} has {chunks[dev]} chunk(s), numbered 0..{chunks[dev] - 1}; "
-                f"got {c}",
-            )
-        if (dev, c) in first:
-            raise ConfigError(
-                file,
-                f"chunk_order[{i}]",
-                f"{dev}#{c} is listed twice (also at chunk_order[{first[dev, c]}])",
-            )
-        first[dev, c] = i
-    missing = [
-        f"{d.name}#{c}"
-        for d in problem.devices
-        for c in range(d.chunks)
-        if (d.name, c) not in first
-    ]
-    if missing:
-        shown = ", ".join(missing[:8]) + (
-            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-        )
-        raise ConfigError(file, "chunk_order", f"every chunk must be listed once; missing {shown}")
-
-
-def _layer(index: Mapping[str, int], name: str, file: str | Path | None, key: str) -> int:
-    v = index.get(name)
-    if v is None:
-        example = next(iter(index), "")
-        raise ConfigError(
-            file,
-            key,
-            f"no layer called {name!r} in the scenario's DAG ({len(index)} layers after "
-            f"chunking, named as in events.csv, e.g. {example!r})",
-        )
-    return v
-
-
-def _core(core: Any, num_cores: int, file: str | Path | None, key: str) -> None:
-    if (
-        isinstance(core, bool)
-        or not isinstance(core, int | np.integer)
-        or not 0 <= core < num_cores
-    ):
-        raise ConfigError(
-            file, key, f"no core {core!r}; the accelerator has cores 0..{num_cores - 1}"
-        )
-
-
-def _check_core_order(
-    plan: Plan, problem: Problem, index: Mapping[str, int], file: str | Path | None, base: str
-) -> None:
-    assert plan.core_order is not None
-    placement = plan.placement or {}
-    seen: dict[str, str] = {}
-    chain: dict[int, tuple[int, int, int]] = {}  # layer -> (previous layer, core, position)
-    for core, names in plan.core_order.items():
-        _core(core, problem.num_cores, file, f"{base}.{core}")
-        prev = -1
-        for i, name in enumerate(names):
-            key = f"{base}.{core}[{i}]"
-            v = _layer(index, name, file, key)
-            if name in seen:
-                raise ConfigError(file, key, f"{name!r} is listed already, at {seen[name]}")
-            seen[name] = key
-            if name in placement and placement[name] != core:
-                raise ConfigError(
-                    file, key, f"placement puts {name!r} on core {placement[name]}, not {core}"
-                )
-            if prev >= 0:
-                chain[v] = (prev, core, i)
-            prev = v
-    _check_acyclic(problem, chain, file, base)
-
-
-def _check_acyclic(
-    problem: Problem, chain: Mapping[int, tuple[int, int, int]], file: str | Path | None, base: str
-) -> None:
-    """The DAG plus the core orders' consecutive pairs must have no cycle.
-
-    With no cycle, some unfinished layer always has its predecessors done and its turn on
-    its core: the run cannot deadlock. A cycle means a layer would wait for itself.
-    """
-    dag = problem.dag
-    g = dag.to_networkx()
-    g.add_edges_from((prev, v) for v, (prev, _, _) in chain.items())
-    try:
-        cycle = [u for u, _ in nx.find_cycle(g)]
-    except nx.NetworkXNoCycle:
-        return
-
-    def ordered(i: int) -> bool:  # is the edge into cycle[i] a core-order edge only?
-        w, before = cycle[i], cycle[i - 1]
-        return w in chain and chain[w][0] == before and before not in dag.preds[w]
-
-    # The DAG has no cycle, so this one has a core-order edge: start the cycle after the
-    # first such edge (by core, then position), the entry the error names.
-    start = min((i for i in range(len(cycle)) if ordered(i)), key=lambda i: chain[cycle[i]][1:])
-    cycle = cycle[start:] + cycle[:start]
-    v = cycle[0]
-    prev, core, pos = chain[v]
-    names = dag.names
-    if sum(ordered(i) for i in range(len(cycle))) == 1:
-        message = (
-            f"{names[v]!r} is ordered after {names[prev]!r} on core {core}, but "
-            f"{names[prev]!r} depends on it ({_show_path([names[w] for w in cycle], ' -> ')}); "
-            "a core order must follow precedence"
-        )
-    else:
-        steps = [names[v]]
-        for i in range(1, len(cycle) + 1):
-            steps.append(
-                ("=> " if ordered(i % len(cycle)) else "-> ") + names[cycle[i % len(cycle)]]
-            )
-        message = (
-            "the core orders and the DAG's precedence form a cycle, so a layer would wait "
-            f"for itself ({_show_path(steps, ' ')}; -> is precedence, => the order on a core)"
-        )
-    raise ConfigError(file, f"{base}.{core}[{pos}]", message)
-
-
-def _show_path(steps: Sequence[str], sep: str, keep: int = 8) -> str:
-    """Join a path's steps with ``sep``, eliding the middle of a long one."""
-    if len(steps) > keep:
-        steps = [*steps[: keep // 2], "...", *steps[-(keep // 2) :]]
-    return sep.join(steps)

@@ -7,6 +7,7 @@ thousands of layers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.network.base import NetworkBackend, NetworkRef, UplinkDevice
+from owin_cosim.system.options import CoreTypeInfo, ExecOption, PartCost, cost_options
 from owin_cosim.workload.graph import ModelGraph
 
 __all__ = ["CompiledDag", "CostStats", "DeviceSpec", "Interconnect", "Problem", "split_payload"]
@@ -89,9 +91,34 @@ class CompiledDag:
     out_bytes: np.ndarray
     #: Per layer: ``(device index, chunk index or -1 for all chunks)`` or None.
     needs: list[tuple[int, int] | None]
+    #: Per layer: the ways it can run (core type, split, parts; see
+    #: :mod:`owin_cosim.system.options`). None: one option per layer, on one core of
+    #: any type, taking ``duration_s`` with no DRAM traffic (hand-built DAGs).
+    options: list[tuple[ExecOption, ...]] | None = None
     rank_s: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = [
+                (
+                    ExecOption(
+                        0,
+                        "-",
+                        (
+                            PartCost(
+                                float(self.duration_s[v]),
+                                0.0,
+                                0.0,
+                                int(self.cycles[v]),
+                                float(self.energy_pJ[v]),
+                                int(self.macs[v]),
+                                float(self.utilization[v]),
+                            ),
+                        ),
+                    ),
+                )
+                for v in range(len(self.names))
+            ]
         # Upward rank (HEFT): the longest compute path from the layer to the end.
         rank = self.duration_s.astype(float).copy()
         for v in range(len(self.names) - 1, -1, -1):
@@ -102,19 +129,28 @@ class CompiledDag:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def layer_options(self) -> list[tuple[ExecOption, ...]]:
+        """The options of every layer (never None after construction)."""
+        assert self.options is not None
+        return self.options
+
     @classmethod
     def build(
         cls,
         model: ModelGraph,
-        cost: CostModel,
+        costs: Sequence[CostModel],
+        types: Sequence[CoreTypeInfo],
         devices: Sequence[DeviceSpec],
         word_bytes: int,
         progress: Callable[[int, int], None] | None = None,
+        max_split: int | None = None,
     ) -> CompiledDag:
-        """Expand chunks, order topologically, cost every layer.
+        """Expand chunks, order topologically, cost every layer's options.
 
-        ``progress(done, total)`` is called as layers are costed (after each layer, or
-        once per batch for a remote estimator).
+        ``costs[t]`` prices layers on core type ``types[t]``. Each layer's summary
+        arrays (``duration_s``, ``cycles``, ...) are those of its fastest option alone on
+        the chip. ``progress(done, total)`` follows the distinct shapes costed.
         """
         chunks = {d.name: d.chunks for d in devices}
         dev_index = {d.name: i for i, d in enumerate(devices)}
@@ -122,24 +158,14 @@ class CompiledDag:
         layers = expanded.topological_layers()
         index = {layer.name: i for i, layer in enumerate(layers)}
         n = len(layers)
-        dur, cyc, en, util = (np.zeros(n) for _ in range(4))
-        macs = np.zeros(n, dtype=np.int64)
-        out_bytes = np.zeros(n)
-        batch = getattr(cost, "layer_costs", None)  # remote estimators answer in batches
-        if batch is not None:
-            costs = batch(layers)
-        else:
-            costs = []
-            for layer in layers:
-                costs.append(cost.layer_cost(layer))
-                if progress is not None:
-                    progress(len(costs), n)
-        if progress is not None:
-            progress(n, n)
-        for i, (layer, c) in enumerate(zip(layers, costs, strict=True)):
-            dur[i], cyc[i], en[i], util[i] = c.seconds, c.cycles, c.energy_pJ, c.utilization
-            macs[i] = layer.macs
-            out_bytes[i] = layer.output_elems * word_bytes
+        options = cost_options(layers, costs, types, word_bytes, max_split, progress)
+        best = [min(opts, key=lambda o: (o.alone_s, o.group, o.core_type)) for opts in options]
+        dur = np.array([o.alone_s for o in best], dtype=float)
+        cyc = np.array([o.cycles for o in best], dtype=float)
+        en = np.array([o.energy_pJ for o in best], dtype=float)
+        util = np.array([sum(p.utilization for p in o.parts) / o.group for o in best], dtype=float)
+        macs = np.array([layer.macs for layer in layers], dtype=np.int64)
+        out_bytes = np.array([layer.output_elems * word_bytes for layer in layers], dtype=float)
         preds = [[index[p] for p in expanded.graph.predecessors(layer.name)] for layer in layers]
         succs = [[index[s] for s in expanded.graph.successors(layer.name)] for layer in layers]
         needs: list[tuple[int, int] | None] = [None] * n
@@ -157,6 +183,7 @@ class CompiledDag:
             macs,
             out_bytes,
             needs,
+            options,
         )
 
     def subgraph_critical_path_s(self, members: Sequence[int]) -> float:
@@ -216,6 +243,25 @@ class Problem:
     #: Radio resources shared per slot (RBs of the OFDM model).
     radio_units: int = 1
     accelerator: str = ""
+    #: The chip's kinds of core; empty: one kind, every core (hand-built problems).
+    core_types: tuple[CoreTypeInfo, ...] = ()
+    #: The chip's DRAM bandwidth (bytes/s), shared by contention.
+    dram_bandwidth_Bps: float = math.inf
+
+    @property
+    def chip_types(self) -> tuple[CoreTypeInfo, ...]:
+        """:attr:`core_types`, or the one kind of a hand-built problem."""
+        if self.core_types:
+            return self.core_types
+        cores = tuple(range(self.num_cores))
+        return (CoreTypeInfo("core", len(cores), None, cores, "DRAM", math.inf, math.inf),)
+
+    def core_type_of(self, core: int) -> int:
+        """Index in :attr:`chip_types` of the type of ``core``."""
+        for t, info in enumerate(self.chip_types):
+            if core in info.cores:
+                return t
+        raise ValueError(f"core {core} out of range 0..{self.num_cores - 1}")
 
     @property
     def network_backend(self) -> str:

@@ -254,6 +254,10 @@ class LoopNestCostModel:
             energy_pJ=r.energy_by_level_pJ.get(self.compute.name, 0.0)
         )
         compute_cycles = min(r.cycles_by_level.values(), default=r.cycles)
+        dram = self.levels[0].name  # outermost: the chip's shared DRAM
+        on_chip = max(
+            (c for name, c in r.cycles_by_level.items() if name != dram), default=compute_cycles
+        )
         bound_by = "compute"
         if r.cycles > compute_cycles:
             bound_by = max(self.levels, key=lambda lv: r.cycles_by_level.get(lv.name, 0)).name
@@ -265,6 +269,7 @@ class LoopNestCostModel:
             macs=macs,
             levels=levels,
             bound_by=bound_by,
+            compute_cycles=min(max(on_chip, compute_cycles), r.cycles),
         )
 
     def layer_cost(self, layer: Layer) -> LayerCost:
