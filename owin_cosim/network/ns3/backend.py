@@ -43,6 +43,7 @@ from owin_cosim.network.base import (
 from owin_cosim.network.ns3.access import TOKEN_ENV, make_run_dir, new_token, probe, read_token
 from owin_cosim.network.ns3.config import Ns3Config
 from owin_cosim.network.ns3.environment import ensure_pch, require_ns3
+from owin_cosim.network.ns3.pool import Lease, configure_request, current_pool
 from owin_cosim.network.ns3.protocol import (
     MAX_FRAME_BYTES,
     ProtocolError,
@@ -88,8 +89,9 @@ class Ns3Uplink(NetworkBackend):
         self._now = 0.0
         self._backlog = 0
         self._usage: list[RadioUse] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | Lease | None = None
         self._tmp: Path | None = None
+        self._stderr_path: Path | None = None
         self._stderr: Any = None
         self._ctx = zmq.Context()
         self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.DEALER)
@@ -128,9 +130,16 @@ class Ns3Uplink(NetworkBackend):
         try:
             if config.endpoint is None:
                 require_ns3()
-                ensure_pch(say)
-                token = new_token()
-                self._connect(self._spawn(token))
+                pool = current_pool()  # inside worker_pool(): a forked, pre-started worker
+                if pool is None:
+                    ensure_pch(say)
+                    token = new_token()
+                    self._connect(self._spawn(token))
+                else:
+                    self._proc = pool.lease(configure_request(config, self.devices, seed))
+                    self._stderr_path = self._proc.stderr_path
+                    self._connect(self._proc.endpoint)
+                    token = self._proc.token
                 self._call(request("hello", token=token), config.startup_timeout_s)
                 self._greeted = True
             else:
@@ -139,14 +148,7 @@ class Ns3Uplink(NetworkBackend):
             # not a stuck one): bounded by startup_timeout_s; a stopped worker is
             # noticed within heartbeat_timeout_s by ZeroMQ's heartbeats.
             self.info = self._call(
-                request(
-                    "configure",
-                    scenario=config.scenario,
-                    params=config.params,
-                    devices=[_device_message(d) for d in self.devices],
-                    seed=seed,
-                ),
-                config.startup_timeout_s,
+                configure_request(config, self.devices, seed), config.startup_timeout_s
             )
         except BaseException:
             self.close()
@@ -196,7 +198,8 @@ class Ns3Uplink(NetworkBackend):
     def _spawn(self, token: str) -> str:
         self._tmp = make_run_dir()
         endpoint = f"ipc://{self._tmp / 'worker.sock'}"
-        self._stderr = (self._tmp / "stderr.log").open("wb")
+        self._stderr_path = self._tmp / "stderr.log"
+        self._stderr = self._stderr_path.open("wb")
         # The worker imports from an empty directory (ns-3 globs the cwd for libraries).
         self._proc = subprocess.Popen(
             [
@@ -226,10 +229,10 @@ class Ns3Uplink(NetworkBackend):
         return endpoint
 
     def _stderr_tail(self, lines: int = 20) -> str:
-        if self._tmp is None:
+        if self._stderr_path is None:
             return "(remote worker: see its own log)"
         try:
-            text = (self._tmp / "stderr.log").read_text(errors="replace")
+            text = self._stderr_path.read_text(errors="replace")
         except OSError:
             return ""
         # Keep what people read (ns-3's messages, Python tracebacks), not a debugger's
@@ -248,8 +251,7 @@ class Ns3Uplink(NetworkBackend):
             # A stuck (or stopped) worker answers no shutdown: kill it now, not ask.
             self._greeted = False
             if self._proc is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._proc.pid, signal.SIGKILL)
+                _signal_group(self._proc, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=2.0)
         self.close()
@@ -289,8 +291,8 @@ class Ns3Uplink(NetworkBackend):
                 return answer
             # Looked at before the deadline, so that a worker that is gone is never
             # reported as one that stopped answering.
-            if self._proc is not None and self._proc.poll() is not None:
-                how = _exit_text(self._proc.returncode)
+            if self._proc is not None and (code := self._proc.poll()) is not None:
+                how = _exit_text(code)
                 raise self._fail(f"died ({how}) during {message['op']!r}") from None
             if time.monotonic() > deadline:
                 if silence is not None:
@@ -412,6 +414,8 @@ class Ns3Uplink(NetworkBackend):
                     self._proc.wait(timeout=2.0)
                 except subprocess.TimeoutExpired:
                     _kill_group(self._proc)
+            if isinstance(self._proc, Lease):
+                self._proc.close()
             self._proc = None
         if self._stderr is not None:
             self._stderr.close()
@@ -465,10 +469,18 @@ def _exit_text(code: int) -> str:
         return f"killed by signal {-code}"
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _signal_group(proc: subprocess.Popen[bytes] | Lease, sig: int) -> None:
+    """Signal a worker's process group (a pooled one's through its server: killed)."""
+    if isinstance(proc, Lease):
+        proc.kill()
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def _kill_group(proc: subprocess.Popen[bytes] | Lease) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+        _signal_group(proc, sig)
         try:
             proc.wait(timeout=2.0)
             return

@@ -161,8 +161,12 @@ def import_ns3() -> tuple[Any, Any, Any]:
     """Import ns-3 with the cached PCH and compile owin-cosim's C++ code.
 
     Returns ``(ns, cppyy, owin)``: the ns-3 namespace, cppyy, and the ``owin`` C++
-    namespace of :func:`owin_header`. Call once per process, in the worker only.
+    namespace of :func:`owin_header`. In the worker only (or the pool's fork server,
+    :mod:`~owin_cosim.network.ns3.forkserver`); a second call returns the first's result
+    (the owin code must not be defined twice in one process).
     """
+    if _LOADED:
+        return _LOADED[0]
     pch = ensure_pch()
     os.environ["CLING_STANDARD_PCH"] = str(pch)
     with _in_empty_directory():
@@ -173,7 +177,12 @@ def import_ns3() -> tuple[Any, Any, Any]:
         from cppyy.gbl import owin
 
         owin.RegisterTypes()
-    return ns, cppyy, _CachedNamespace(owin)
+    _LOADED.append((ns, cppyy, _CachedNamespace(owin)))
+    return _LOADED[0]
+
+
+#: What :func:`import_ns3` returned in this process (at most one entry).
+_LOADED: list[tuple[Any, Any, Any]] = []
 
 
 class _CachedNamespace:
