@@ -6,6 +6,9 @@
 ``owin-cosim compare SCENARIO.yaml --policies rtfs,pacs [--out DIR]``
     Several policies on the same scenario and seed; prints a table, writes one results
     directory per policy and ``comparison.json``.
+``owin-cosim sweep SWEEP.yaml --out DIR [--workers N | --scheduler URL] [--resume]``
+    Every point x policy x seed of a sweep file, resumable; ``DIR/results.parquet``
+    (``cli_sweep.py``, ``docs/sweep.md``).
 ``owin-cosim validate SCENARIO.yaml``
     Checks the scenario (schema, files, model, accelerator) and prints what it holds.
 
@@ -469,8 +472,8 @@ def _root(
     """Co-simulation of wireless neural processing (uplink + accelerator)."""
 
 
-# The service commands (estimator, keys) are defined beside, on the same app.
-from owin_cosim import cli_services  # noqa: E402, F401
+# The service commands (estimator, keys) and sweep are defined beside, on the same app.
+from owin_cosim import cli_services, cli_sweep  # noqa: E402, F401
 
 
 def main() -> None:

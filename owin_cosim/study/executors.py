@@ -1,0 +1,196 @@
+"""Where a sweep's runs are carried out: a local process pool, or a dask.distributed cluster.
+
+Both take :class:`~owin_cosim.study.points.Run` objects (plain data) and yield each run's
+outcome (:func:`owin_cosim.study.runner.run_one`) as it finishes; the worker writes the
+run's directory itself, so ``DIR`` must be on a file system every worker sees.
+
+:class:`LocalPool`
+    ``concurrent.futures`` worker processes started by ``forkserver`` (a fresh
+    interpreter forked from a server that has imported owin-cosim once: no sockets,
+    threads or file handles of the sweep process are inherited). At most ``workers + 1``
+    runs are handed out at a time; if a worker dies (SIGKILL, out of memory), the pool is
+    started again and the runs it held are retried, up to :data:`MAX_ATTEMPTS` times,
+    then recorded as failed. On SIGINT the workers are interrupted too (each removes its
+    half-written run), then stopped.
+:class:`DaskPool`
+    a real ``distributed.Client`` on ``tcp://HOST:PORT``; dask retries a run whose
+    worker died and reports ``KilledWorker`` after its own limit (recorded as failed).
+    Start the workers with ``--nthreads 1`` (runs in one process take turns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing
+import os
+import signal
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
+from typing import Any, Protocol
+
+from owin_cosim.errors import BackendUnavailableError, ConfigError
+from owin_cosim.study import runner
+from owin_cosim.study.points import Run
+from owin_cosim.study.runner import record_failure, run_one, run_path
+
+__all__ = ["MAX_ATTEMPTS", "DaskPool", "Executor", "LocalPool", "make_executor"]
+
+#: How often a run is started again after its worker process died.
+MAX_ATTEMPTS = 3
+#: How long interrupted workers get to clean up before they are killed.
+_STOP_S = 10.0
+
+
+class Executor(Protocol):
+    """Carries out runs; yields each outcome as it finishes."""
+
+    def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]: ...
+
+    def close(self, abort: bool = False) -> None: ...
+
+
+def _worker_sigint(signum: int, frame: FrameType | None) -> None:
+    if runner.ACTIVE:  # a run cleans up on its way out (temporary files, ns-3 workers)
+        raise KeyboardInterrupt
+    os._exit(130)  # an idle worker has nothing to clean up
+
+
+def _worker_init() -> None:
+    # Whatever handler the sweep's own process installed (the CLI's exits at once).
+    signal.signal(signal.SIGINT, _worker_sigint)
+
+
+class LocalPool:
+    """``workers`` local processes (see the module docstring)."""
+
+    def __init__(self, workers: int, out_dir: str, plot: bool) -> None:
+        self.workers, self.out_dir, self.plot = workers, out_dir, plot
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["owin_cosim.study.runner"])
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=self._ctx, initializer=_worker_init
+        )
+        return self._pool
+
+    def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]:
+        """Each run's outcome, in the order they finish."""
+        todo = list(reversed(runs))  # pop() from the end: expansion order
+        attempts: Counter[str] = Counter()
+        pool = self._start()
+        held: dict[Future[dict[str, Any]], Run] = {}
+        while todo or held:
+            while todo and len(held) <= self.workers:
+                r = todo.pop()
+                held[pool.submit(run_one, r, self.out_dir, self.plot)] = r
+            finished, _ = wait(held, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in finished:
+                r = held.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    attempts[r.run_id] += 1
+                    if attempts[r.run_id] >= MAX_ATTEMPTS:
+                        yield _died(r, self.out_dir)
+                    else:
+                        todo.append(r)
+            if broken:  # every run the pool held is lost with it: start again
+                for r in held.values():
+                    attempts[r.run_id] += 1
+                    todo.append(r)
+                held.clear()
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = self._start()
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers; with ``abort``, at once (interrupted first: each removes
+        its half-written run)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if not abort:
+            pool.shutdown(wait=True)
+            return
+        procs = list(getattr(pool, "_processes", {}).values())  # not public API
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(_STOP_S)
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+
+
+def _died(run: Run, out_dir: str) -> dict[str, Any]:
+    from owin_cosim.errors import BackendError
+
+    exc = BackendError(
+        f"the worker process running it died {MAX_ATTEMPTS} times (killed, or out of memory)"
+    )
+    return record_failure(run, run_path(out_dir, run.run_id), exc)
+
+
+class DaskPool:
+    """Runs on a dask.distributed scheduler (see the module docstring)."""
+
+    def __init__(self, address: str, out_dir: str, plot: bool) -> None:
+        try:
+            distributed: Any = importlib.import_module("distributed")  # the dask extra
+        except ImportError:
+            raise BackendUnavailableError(
+                f"--scheduler {address}: dask.distributed is not installed; install it "
+                'with: pip install ".[dask]"'
+            ) from None
+        self._distributed = distributed
+        self.out_dir, self.plot = out_dir, plot
+        try:
+            self.client = distributed.Client(address, timeout=20, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise BackendUnavailableError(
+                f"--scheduler {address}: cannot reach the dask scheduler ({exc})"
+            ) from None
+        self._futures: list[Any] = []
+
+    def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]:
+        """Each run's outcome, in the order they finish."""
+        token = uuid.uuid4().hex[:8]
+        by_key = {f"owin-run-{r.run_id}-{token}": r for r in runs}
+        self._futures = [
+            self.client.submit(run_one, r, self.out_dir, self.plot, key=k, pure=False)
+            for k, r in by_key.items()
+        ]
+        for fut in self._distributed.as_completed(self._futures):
+            try:
+                yield fut.result()
+            except self._distributed.KilledWorker:
+                yield _died(by_key[fut.key], self.out_dir)
+
+    def close(self, abort: bool = False) -> None:
+        """Cancel what is left and disconnect."""
+        with contextlib.suppress(Exception):  # the scheduler may be gone already
+            if self._futures:
+                self.client.cancel(self._futures)
+        self.client.close()
+
+
+def make_executor(out_dir: str, workers: int | None, scheduler: str | None, plot: bool) -> Executor:
+    """A :class:`LocalPool` (``workers``, default the CPU count) or a :class:`DaskPool`."""
+    if scheduler is not None:
+        if workers is not None:
+            raise ConfigError(None, "--workers", "give either --workers or --scheduler, not both")
+        if not scheduler.startswith("tcp://"):
+            raise ConfigError(None, "--scheduler", f"expected tcp://HOST:PORT, got {scheduler!r}")
+        return DaskPool(scheduler, out_dir, plot)
+    return LocalPool(workers or os.cpu_count() or 1, out_dir, plot)
