@@ -14,12 +14,20 @@ so the numbers are the accelerator's alone:
 3. the same family with the quickstart's four modalities.
 
 Every figure is a simulated time (deterministic: one run each); the wall time of the
-whole benchmark is printed for reference only.
+whole benchmark is printed for reference only. ``--before CHECKOUT`` also runs (1) with
+the code of another checkout (e.g. ``git worktree add /tmp/old 34a3b97``, the last
+commit before the multi-core model: static DRAM partition, one core per layer), in a
+subprocess, for a before/after table measured in the same run.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -128,8 +136,98 @@ def quickstart_devices() -> list[dict[str, Any]]:
     return [copy.deepcopy(d) for d in doc["devices"]]
 
 
+def stream_side_by_side(spans: Mapping[int, float]) -> list[str]:
+    """owin-cosim's ResNet-18 next to Stream's on the same hardware, as measured by
+    ``benchmarks/stream/run_stream.py`` (its section of RESULTS.md), if it was run."""
+    text = (HERE / "RESULTS.md").read_text() if (HERE / "RESULTS.md").exists() else ""
+    if "<!-- stream:begin -->" not in text:
+        return []
+    section = text.split("<!-- stream:begin -->", 1)[1].split("<!-- stream:end -->", 1)[0]
+    found = {}
+    for row in section.splitlines():
+        m = re.match(r"\| (\d+) x 16x16 cores? .*?\| [\d,]+ \| ([\d.]+) \|", row)
+        if m:
+            found[int(m.group(1))] = float(m.group(2))
+    if not found:
+        return []
+    lines = [
+        "",
+        "ResNet-18 on mc4's hardware, owin-cosim next to Stream (stream-dse 2.1.1, measured "
+        "by `benchmarks/stream/run_stream.py`, section `stream`; Stream fuses layers and "
+        "keeps data on chip inside a fused group, owin-cosim sends every layer's data "
+        "through DRAM):",
+        "",
+        "| cores | owin-cosim PACS (ms) | Stream (ms) | owin-cosim / Stream |",
+        "|---|---|---|---|",
+    ]
+    for n, ms in sorted(found.items()):
+        ours = spans[n] * 1e3
+        lines.append(f"| {n} | {ours:.3f} | {ms:.3f} | {ours / ms:.2f} |")
+    return lines
+
+
+_BEFORE = """
+import sys, tempfile, yaml
+from dataclasses import replace
+from pathlib import Path
+from owin_cosim.policies import make_policy
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
+from owin_cosim.sim.coordinator import execute
+from bench_multicore import InstantUplink, MESHES
+specs = Path(sys.argv[1]) / "accel_specs"
+with tempfile.TemporaryDirectory() as tmp:
+    for n in (1, 2, 4, 8, 16):
+        doc = yaml.safe_load((specs / "mc4.yaml").read_text())
+        doc["chip"]["cores"] = n
+        doc["chip"]["noc"]["mesh_x"], doc["chip"]["noc"]["mesh_y"] = MESHES[n]
+        p = Path(tmp) / f"x{n}.yaml"
+        p.write_text(yaml.safe_dump(doc))
+        dev = {"name": "camera", "modality": "image", "distance_m": 10, "chunks": 1}
+        data = {"name": "m", "seed": 1, "devices": [dev],
+                "accelerator": {"spec": str(p), "cache": False}}
+        prob = assemble(Scenario.model_validate(data), Path(sys.argv[1]) / "bench.yaml")
+        prob = replace(prob, earliest_arrival_s=[[0.0]], radio_bound_s=0.0)
+        r = execute(prob, make_policy("pacs").plan(prob), InstantUplink())
+        print(n, repr(r.makespan_s), repr(r.lower_bound.value))
+"""
+
+
+def before(checkout: Path) -> dict[int, tuple[float, float]]:
+    """ResNet-18 alone on 1-16 cores with the code of ``checkout`` (a subprocess)."""
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{HERE}"}
+    out = subprocess.run(
+        [sys.executable, "-c", _BEFORE, str(checkout)],
+        env=env,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    rows = {}
+    for line in out.splitlines():
+        n, span, lb = line.split()
+        rows[int(n)] = (float(span), float(lb))
+    return rows
+
+
+def commit(checkout: Path) -> str:
+    """The short commit id of ``checkout``."""
+    return subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def main() -> None:
     started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, help="a checkout of an earlier commit")
+    args = parser.parse_args()
+    old = before(args.before) if args.before else {}
     lines = ["## Multi-core chip (`benchmarks/bench_multicore.py`)", ""]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -138,19 +236,31 @@ def main() -> None:
             "25.6 GB/s DRAM by contention:",
             "",
             "| cores | makespan (ms) | speed-up vs 1 core | lower bound (ms) | "
-            "no splits: makespan (ms) | no splits: bound (ms) |",
-            "|---|---|---|---|---|---|",
+            "no splits: makespan (ms) | no splits: bound (ms) |"
+            + (" before: makespan (ms) | before: bound (ms) |" if old else ""),
+            "|---|---|---|---|---|---|" + ("---|---|" if old else ""),
         ]
         one = None
+        spans: dict[int, float] = {}
         for n in (1, 2, 4, 8, 16):
             spec = spec_with_cores(SPECS / "mc4.yaml", n, out)
             span, lb = run(scenario(CAMERA, spec, None))
             span1, lb1 = run(scenario(CAMERA, spec, 1))
             one = one or span
-            lines.append(
+            spans[n] = span
+            row = (
                 f"| {n} | {span * 1e3:.3f} | {one / span:.2f}x | {lb * 1e3:.3f} | "
                 f"{span1 * 1e3:.3f} | {lb1 * 1e3:.3f} |"
             )
+            if n in old:
+                row += f" {old[n][0] * 1e3:.3f} | {old[n][1] * 1e3:.3f} |"
+            lines.append(row)
+        if old:
+            lines += [
+                "",
+                f"Before: the code of commit {commit(args.before)} (static DRAM partition, "
+                "one core per layer), run in the same benchmark.",
+            ]
         for title, devices in (("ResNet-18 alone", CAMERA), ("quickstart", quickstart_devices())):
             lines += [
                 "",
@@ -167,6 +277,7 @@ def main() -> None:
                 lines.append(
                     f"| {name} | {shape} | {span * 1e3:.3f} | {big / span:.2f}x | {lb * 1e3:.3f} |"
                 )
+    lines += stream_side_by_side(spans)
     lines += ["", f"Benchmark wall time {time.perf_counter() - started:.1f} s."]
     print(write_section(BEGIN, END, lines))
 
