@@ -31,8 +31,9 @@ from owin_cosim.network.ofdm.backend import planning_seed
 from owin_cosim.network.registry import NETWORK_BACKENDS
 from owin_cosim.policies.registry import make_policy
 from owin_cosim.scenario.limits import check_model, check_uplink
-from owin_cosim.scenario.model_file import load_model_file
-from owin_cosim.scenario.schema import Scenario, load_scenario
+from owin_cosim.scenario.model_file import load_model_file, load_onnx_model
+from owin_cosim.scenario.onnx_parts import build_with_onnx_parts, has_onnx_parts
+from owin_cosim.scenario.schema import EncoderRef, Scenario, load_scenario
 from owin_cosim.system.options import CoreTypeInfo
 from owin_cosim.system.problem import CompiledDag, CostStats, DeviceSpec, Interconnect, Problem
 from owin_cosim.workload.graph import ModelGraph
@@ -60,9 +61,8 @@ def _resolve(base: Path, file: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _build_model(
-    s: Scenario, file: Path
-) -> tuple[ModelGraph, dict[str, tuple[str, dict[str, Any]]]]:
+def _build_model(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, int]]:
+    """The model, and the natural payload bytes of the devices whose encoder implies one."""
     names = {d.name for d in s.devices}
     for name in s.model.encoders:
         if name not in names:
@@ -86,13 +86,8 @@ def _build_model(
         except (TypeError, ValueError) as exc:
             raise ConfigError(file, "model.zoo_params", str(exc)) from None
     if s.model.file is not None:
-        if s.model.encoders:
-            raise ConfigError(file, "model.encoders", "give either 'file' or 'encoders', not both")
-        model_path = _resolve(file.parent, s.model.file)
-        if not model_path.is_file():
-            raise ConfigError(file, "model.file", f"model file {str(model_path)!r} not found")
-        return load_model_file(model_path), {}
-    encoders: dict[str, tuple[str, dict[str, Any]]] = {}
+        return _model_from_file(s, file)
+    refs: dict[str, EncoderRef] = {}
     for i, dev in enumerate(s.devices):
         ref = s.model.encoder_of(dev.name)
         if ref is None:
@@ -105,26 +100,50 @@ def _build_model(
                     f"one of {sorted(DEFAULT_ENCODER_BY_MODALITY)} or an entry "
                     f"model.encoders.{dev.name} naming one of {sorted(ENCODERS)}",
                 )
-            encoders[dev.name] = (default, {})
-        else:
-            encoders[dev.name] = (ref.name, dict(ref.params))
+            ref = EncoderRef(name=default)
+        refs[dev.name] = ref
+    if has_onnx_parts(s):
+        return build_with_onnx_parts(s, file, refs)
+    encoders = {d: (str(r.name), dict(r.params)) for d, r in refs.items()}
+    fusion, head = s.model.part_of("fusion"), s.model.part_of("head")
     try:
         graph = build_multimodal(
             s.name,
             encoders,
-            fusion=s.model.fusion,
-            fusion_params=s.model.fusion_params,
-            head=s.model.head,
-            head_params=s.model.head_params,
+            fusion=str(fusion.name),
+            fusion_params=fusion.params,
+            head=str(head.name),
+            head_params=head.params,
         )
     except (KeyError, TypeError, ValueError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise ConfigError(file, "model", str(msg)) from None
-    return graph, encoders
+    return graph, {d: payload_bytes_for(*enc) for d, enc in encoders.items()}
+
+
+def _model_from_file(s: Scenario, file: Path) -> tuple[ModelGraph, dict[str, int]]:
+    """``model.file``: a YAML/JSON layer list, or an ONNX model (``*.onnx``)."""
+    if s.model.encoders:
+        raise ConfigError(file, "model.encoders", "give either 'file' or 'encoders', not both")
+    for part in ("fusion", "head"):
+        if isinstance(getattr(s.model, part), EncoderRef):
+            raise ConfigError(
+                file,
+                f"model.{part}",
+                f"a whole model (model.file) has its own {part}; expected no model.{part} "
+                "mapping with it",
+            )
+    model_path = _resolve(file.parent, s.model.file or "")
+    if not model_path.is_file():
+        raise ConfigError(file, "model.file", f"model file {str(model_path)!r} not found")
+    if model_path.suffix.lower() == ".onnx":
+        devices = [d.name for d in s.devices]
+        return load_onnx_model(model_path, file, devices, s.model.onnx_unsupported)
+    return load_model_file(model_path), {}
 
 
 def _devices(
-    s: Scenario, file: Path, model: ModelGraph, encoders: dict[str, tuple[str, dict[str, Any]]]
+    s: Scenario, file: Path, model: ModelGraph, payloads: dict[str, int]
 ) -> list[DeviceSpec]:
     used = set(model.devices())
     out: list[DeviceSpec] = []
@@ -138,8 +157,8 @@ def _devices(
             )
         if d.payload is not None:
             nbytes = d.payload.nbytes
-        elif d.name in encoders:
-            nbytes = payload_bytes_for(*encoders[d.name])
+        elif d.name in payloads:
+            nbytes = payloads[d.name]
         else:
             raise ConfigError(
                 file,
@@ -331,8 +350,8 @@ def assemble(
     file = Path(file)
     make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
     network_type = NETWORK_BACKENDS.load(s.network.backend, file, "network.backend")
-    model, encoders = _build_model(s, file)
-    devices = _devices(s, file, model, encoders)
+    model, payloads = _build_model(s, file)
+    devices = _devices(s, file, model, payloads)
     check_model(s, file, model, {d.name: d.chunks for d in devices})
     check_uplink(s, file, [d.uplink() for d in devices], [sum(d.chunk_bytes) for d in devices])
     uplink: UplinkSetup = network_type.setup(

@@ -16,10 +16,19 @@
 
 Missing dimensions default to 1. A layer without ``group`` gets ``encoder:DEVICE`` when
 all its data comes from one device, else ``fusion``.
+
+A file ending in ``.onnx`` is an ONNX model instead (:func:`load_onnx_model`; the layers
+come from :mod:`owin_cosim.workload.onnx_import`): its graph inputs are named after the
+devices, and each device's payload defaults to the size of its graph input.
+:func:`read_onnx_file` reads one with the bounds of the other input files (a regular
+file, at most :data:`MAX_ONNX_BYTES`, never blocking; external tensor data is not read).
 """
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -30,8 +39,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from owin_cosim.errors import ConfigError
 from owin_cosim.scenario.schema import load_yaml, validation_to_config_error
 from owin_cosim.workload.graph import DataNeed, Layer, ModelGraph, OpKind
+from owin_cosim.workload.onnx_import import OnnxImportError, OnnxNet, add_onnx, read_onnx
 
-__all__ = ["LayerEntry", "ModelFile", "load_model_file"]
+__all__ = [
+    "MAX_ONNX_BYTES",
+    "LayerEntry",
+    "ModelFile",
+    "check_inputs_are_devices",
+    "load_model_file",
+    "load_onnx_model",
+    "read_onnx_file",
+]
+
+#: Largest ONNX file read (weights included: ResNet-50 in float32 is about 100 MB).
+MAX_ONNX_BYTES = 1024**3
 
 
 class _Dims(BaseModel):
@@ -148,3 +169,78 @@ def _assign_groups(graph: ModelGraph) -> None:
         if not layer.group:
             group = f"encoder:{next(iter(devs))}" if len(devs) == 1 else "fusion"
             graph.graph.nodes[name]["layer"] = replace(layer, group=group)
+
+
+def _read_bytes(p: Path, limit: int) -> bytes:
+    """The bytes of ``p``: a regular file of at most ``limit`` bytes, read without
+    blocking (the rules of :func:`owin_cosim.yaml_input.read_text`)."""
+    try:
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(p, "", "cannot read the ONNX model: not a regular file")
+        if st.st_size > limit:
+            raise ConfigError(
+                p, "", f"the ONNX model has {st.st_size} bytes; expected at most {limit}"
+            )
+        # O_NONBLOCK: a file swapped for a FIFO after the stat above still cannot block.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(limit + 1)
+    except FileNotFoundError:
+        raise ConfigError(p, "", "ONNX model file not found") from None
+    except OSError as exc:
+        raise ConfigError(p, "", f"cannot read the ONNX model: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise ConfigError(p, "", f"the ONNX model grew past {limit} bytes while read")
+    return raw
+
+
+def read_onnx_file(path: Path, scenario: Path, key: str, unsupported: str = "error") -> OnnxNet:
+    """The layers of the ONNX file ``path``, named in errors as ``scenario: key``.
+
+    Raises
+    ------
+    ConfigError
+        Not readable (naming ``path``), or not an ONNX model owin-cosim can import
+        (naming ``scenario``, ``key`` and ``path``: e.g. every unsupported op type).
+    """
+    raw = _read_bytes(path, MAX_ONNX_BYTES)
+    try:
+        return read_onnx(raw, unsupported="eltwise" if unsupported == "eltwise" else "error")
+    except OnnxImportError as exc:
+        raise ConfigError(scenario, key, f"{path}: {exc}") from None
+
+
+def check_inputs_are_devices(
+    net: OnnxNet, devices: Iterable[str], scenario: Path, key: str, path: Path
+) -> None:
+    """Every graph input of ``net`` is named after a device (else a ConfigError)."""
+    names = list(devices)
+    unknown = [n for n in net.inputs if n not in names]
+    if unknown:
+        raise ConfigError(
+            scenario,
+            key,
+            f"{path}: graph inputs {unknown} are not scenario devices; expected the graph "
+            f"inputs ({', '.join(net.inputs)}) to be named after the devices "
+            f"({', '.join(names)})",
+        )
+
+
+def load_onnx_model(
+    path: Path, scenario: Path, devices: Iterable[str], unsupported: str = "error"
+) -> tuple[ModelGraph, dict[str, int]]:
+    """A whole model from ONNX: graph inputs named after devices (``model.file``).
+
+    Returns the graph (groups ``encoder:DEVICE`` or ``fusion``, as a YAML model file's)
+    and each device's natural payload in bytes (the size of its graph input).
+    """
+    net = read_onnx_file(path, scenario, "model.file", unsupported)
+    check_inputs_are_devices(net, devices, scenario, "model.file", path)
+    graph = ModelGraph(net.name)
+    try:
+        add_onnx(graph, net, devices={n: n for n in net.inputs})
+    except (OnnxImportError, ValueError) as exc:
+        raise ConfigError(scenario, "model.file", f"{path}: {exc}") from None
+    _assign_groups(graph)
+    return graph, {n: i.nbytes for n, i in net.inputs.items()}

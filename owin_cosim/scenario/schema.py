@@ -218,10 +218,23 @@ class NetworkSection(_Strict):
 
 
 class EncoderRef(_Strict):
-    """A zoo encoder and its keyword parameters."""
+    """A zoo part (encoder, fusion or head) and its keyword parameters, or an ONNX file."""
 
-    name: str
+    #: A zoo name (exactly one of ``name`` and ``file``).
+    name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: An ONNX file of this part, relative to the scenario file.
+    file: str | None = Field(None, min_length=1, max_length=4096, validate_default=True)
+
+    # A field validator, not a model validator: the union's error names stay plain.
+    @field_validator("file")
+    @classmethod
+    def _name_or_file(cls, file: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("name") is None) == (file is None) and "name" in info.data:
+            raise ValueError("give exactly one of 'name' (a zoo part) or 'file' (an ONNX file)")
+        if file is not None and info.data.get("params"):
+            raise ValueError("'params' go with a zoo 'name'; an ONNX 'file' takes none")
+        return file
 
 
 class SyntheticParams(_Strict):
@@ -254,10 +267,15 @@ class ModelSection(_Strict):
     zoo_params: dict[str, Any] = Field(default_factory=dict)
     #: Device name -> encoder (a zoo name or ``{name, params}``); default by modality.
     encoders: dict[str, str | EncoderRef] = Field(default_factory=dict)
-    fusion: str = "concat"
+    #: A zoo fusion name, or ``{file: fusion.onnx}`` (graph inputs named after devices).
+    fusion: str | EncoderRef = "concat"
     fusion_params: dict[str, Any] = Field(default_factory=dict)
-    head: str = "classifier"
+    #: A zoo head name, or ``{file: head.onnx}`` (one graph input: the fused feature).
+    head: str | EncoderRef = "classifier"
     head_params: dict[str, Any] = Field(default_factory=dict)
+    #: ONNX ops without a layer kind: ``error`` (one error listing them) or ``eltwise``
+    #: (priced as elementwise layers over their outputs).
+    onnx_unsupported: Literal["error", "eltwise"] = "error"
 
     @field_validator("zoo_params")
     @classmethod
@@ -277,6 +295,31 @@ class ModelSection(_Strict):
     def encoder_of(self, device: str) -> EncoderRef | None:
         ref = self.encoders.get(device)
         return EncoderRef(name=ref) if isinstance(ref, str) else ref
+
+    def part_of(self, part: Literal["fusion", "head"]) -> EncoderRef:
+        """The fusion or head as ``{name, params}`` (zoo) or ``{file}`` (ONNX)."""
+        ref: str | EncoderRef = getattr(self, part)
+        params: dict[str, Any] = getattr(self, f"{part}_params")
+        if isinstance(ref, str):
+            return EncoderRef(name=ref, params=params)
+        return (
+            ref if ref.file is not None or ref.params else EncoderRef(name=ref.name, params=params)
+        )
+
+    @model_validator(mode="after")
+    def _part_params_once(self) -> ModelSection:
+        for part in ("fusion", "head"):
+            ref = getattr(self, part)
+            if (
+                isinstance(ref, EncoderRef)
+                and (ref.file or ref.params)
+                and getattr(self, f"{part}_params")
+            ):
+                raise ValueError(
+                    f"{part}_params given with {part}.{'file' if ref.file else 'params'}; "
+                    f"expected the parameters in one place ({part}_params with a zoo name)"
+                )
+        return self
 
 
 class MapperSection(_Strict):
