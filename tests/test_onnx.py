@@ -390,8 +390,10 @@ def test_scenario_errors_name_the_file_and_every_problem(tmp_path: Path) -> None
     assert all(op in out for op in ("Resize", "Einsum", "com.example::Fancy"))
 
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x07this is not an onnx model \xff\xff")
-    code, out = _validate(_scenario(tmp_path, {"file": "bad.onnx"}))
-    assert code == 2 and "bad.onnx" in out and "not an ONNX model" in out, out
+    path = _scenario(tmp_path, {"file": "bad.onnx"})
+    res = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "o"), "--no-plot"])
+    assert res.exit_code == 2 and "bad.onnx" in res.output, res.output
+    assert "not an ONNX model" in res.output and not (tmp_path / "o").exists()
 
     n = Net()
     n.op("Relu", "r", ["camera"])
