@@ -86,7 +86,6 @@ design, under 1 % of those runs' energy).
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +94,7 @@ from owin_cosim.accel.loopnest.levels import DATASPACES, DIMS, ComputeUnit, Nest
 from owin_cosim.accel.timeloop.formats import MappingDirective
 from owin_cosim.errors import ConfigError
 
-__all__ = ["NestResult", "evaluate", "summarize"]
+__all__ = ["NestResult", "distinct_on_axis", "evaluate", "summarize"]
 
 
 @dataclass
@@ -232,16 +231,42 @@ def _delta_count(axes: list[dict[str, int]], ext: dict[str, int], above: list[_L
 
 
 def _distinct(axes: list[dict[str, int]], spatial: list[_Loop]) -> int:
-    """Number of distinct data-space offsets among the instances of a fan-out."""
-    rel = [lp for lp in spatial if any(lp.dim in a for a in axes)]
-    if not rel:
+    """Number of distinct data-space offsets among the instances of a fan-out.
+
+    Every dimension lies on one axis of a dataspace, so the count is the product over
+    axes of the distinct offsets along each (:func:`distinct_on_axis`).
+    """
+    out = 1
+    for a in axes:
+        terms = [(a[lp.dim] * lp.step, lp.trip) for lp in spatial if lp.dim in a]
+        out *= distinct_on_axis(terms)
+    return out
+
+
+def distinct_on_axis(terms: list[tuple[int, int]]) -> int:
+    """How many distinct values ``sum(k_i * i_i)`` takes for ``0 <= i_i < n_i``.
+
+    ``terms`` holds ``(k, n)`` pairs with ``k >= 1``. One term: ``n``. Two terms: with
+    ``g = gcd(k1, k2)``, a value's representations form one chain
+    ``(i1 + t*k2/g, i2 - t*k1/g)``, so the values are counted by the chains' first
+    elements: ``n1*n2 - max(0, n1 - k2/g) * max(0, n2 - k1/g)``. More terms (a CNN
+    axis has at most two dimensions) are enumerated.
+
+    >>> distinct_on_axis([(1, 4), (1, 3)]), distinct_on_axis([(2, 4), (1, 2)])
+    (6, 8)
+    """
+    terms = [(k, n) for k, n in terms if n > 1]
+    if not terms:
         return 1
-    seen: set[tuple[int, ...]] = set()
-    for idx in itertools.product(*(range(lp.trip) for lp in rel)):
-        off = dict.fromkeys(DIMS, 0)
-        for i, lp in zip(idx, rel, strict=True):
-            off[lp.dim] += i * lp.step
-        seen.add(tuple(sum(c * off[d] for d, c in a.items()) for a in axes))
+    if len(terms) == 1:
+        return terms[0][1]
+    if len(terms) == 2:
+        (k1, n1), (k2, n2) = terms
+        g = math.gcd(k1, k2)
+        return n1 * n2 - max(0, n1 - k2 // g) * max(0, n2 - k1 // g)
+    seen = {0}
+    for k, n in terms:
+        seen = {v + k * i for v in seen for i in range(n)}
     return len(seen)
 
 
