@@ -156,7 +156,7 @@ class DaskPool:
         self._distributed = distributed
         self.out_dir, self.plot = out_dir, plot
         try:
-            self.client = distributed.Client(address, timeout=20, set_as_default=False)
+            self.client = distributed.Client(address, timeout=20)
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
                 f"--scheduler {address}: cannot reach the dask scheduler ({exc})"
