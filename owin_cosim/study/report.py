@@ -117,7 +117,7 @@ body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; font-size: 0.8em; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-td.s, th { text-align: left; } td.err { max-width: 28em; white-space: normal; }
+td.s, td.err, th { text-align: left; } td.err { max-width: 28em; white-space: normal; }
 #runs th { cursor: pointer; background: #eee; position: sticky; top: 0; }
 #runs th[aria-sort=ascending]::after { content: " \\25B2"; }
 #runs th[aria-sort=descending]::after { content: " \\25BC"; }
@@ -468,6 +468,9 @@ def replace_file(path: Path, content: bytes, tmp_dir: Path | None = None) -> Non
     where = path.parent if tmp_dir is None else tmp_dir
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=where)
     try:
+        mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # as a plain open() would (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
             f.write(content)
         os.replace(tmp, path)
