@@ -263,7 +263,10 @@ def compare(
         )
         base = out_dir or Path("results") / sc.name
         rows: list[dict[str, Any]] = []
-        with atomic_directory(base, "--out") as tmp:
+        from owin_cosim.network.ns3.pool import pool_for_runs
+
+        # On ns-3: one pool, a worker per policy prepared at once (same scenario and seed).
+        with atomic_directory(base, "--out") as tmp, pool_for_runs(problem.network, len(names)):
             for name in names:
                 rows.append(_run_policy(scenario, sc, problem, name, tmp / name, plot))
             for r in rows:
