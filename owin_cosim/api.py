@@ -122,14 +122,18 @@ def compare(
 
     Returns a mapping policy name -> result. Names must be distinct.
     """
+    from owin_cosim.network.ns3.pool import pool_for_runs
+
     problem, scenario = _problem(scenario_or_problem)
-    out: dict[str, RunResult] = {}
+    chosen: dict[str, Policy] = {}
     for p in policies:
         pol = _policy(p, scenario)
-        if pol.name in out:
+        if pol.name in chosen:
             raise ConfigError(None, "policies", f"policy {pol.name!r} is given twice")
-        out[pol.name] = execute(problem, pol.plan(problem))
-    return out
+        chosen[pol.name] = pol
+    # On ns-3: one worker pool, a worker per policy prepared at once.
+    with pool_for_runs(problem.network, len(chosen)):
+        return {name: execute(problem, pol.plan(problem)) for name, pol in chosen.items()}
 
 
 def write_results(result: RunResult, out_dir: str | Path, plot: bool = True) -> Path:

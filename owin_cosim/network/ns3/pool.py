@@ -53,6 +53,7 @@ __all__ = [
     "WorkerPool",
     "configure_request",
     "current_pool",
+    "pool_for_runs",
     "worker_pool",
 ]
 
@@ -311,3 +312,26 @@ def worker_pool(startup_timeout_s: float = 120.0) -> Iterator[WorkerPool]:
         else:
             os.environ[POOL_ENV] = before
         pool.close()
+
+
+@contextlib.contextmanager
+def pool_for_runs(network: NetworkRef, runs: int) -> Iterator[PoolClient | None]:
+    """A pool with ``runs`` workers prepared for this recipe, if that helps: ``runs``
+    runs of the same local ns-3 network (e.g. ``compare``'s policies); else nothing.
+
+    No pool when the backend is not ns-3, the worker is remote (``endpoint``), fewer than
+    two runs are coming, or a pool is already active (its workers are used).
+    """
+    config = network.config
+    if (
+        network.backend != "ns3"
+        or not isinstance(config, Ns3Config)
+        or config.endpoint is not None
+        or runs < 2
+        or current_pool() is not None
+    ):
+        yield None
+        return
+    with worker_pool(config.startup_timeout_s) as pool:
+        pool.prepare(network, count=min(runs, 8))
+        yield pool
