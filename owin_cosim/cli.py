@@ -475,8 +475,8 @@ def _root(
     """Co-simulation of wireless neural processing (uplink + accelerator)."""
 
 
-# The service commands (estimator, keys) and sweep are defined beside, on the same app.
-from owin_cosim import cli_services, cli_sweep  # noqa: E402, F401
+# The service commands (estimator, keys), sweep and plot are defined beside, on the same app.
+from owin_cosim import cli_plot, cli_services, cli_sweep  # noqa: E402, F401
 
 
 def main() -> None:

@@ -360,3 +360,27 @@ def test_chromium_shows_the_figures_and_a_sortable_table(tmp_path: Path) -> None
     shot = tmp_path / "report.png"
     _chromium(f"--screenshot={shot}", "--window-size=1200,1600", (sweep / "report.html").as_uri())
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+def test_plot_reads_what_owin_cosim_sweep_writes(tmp_path: Path) -> None:
+    from tests.conftest import scenario_dict, write_scenario
+
+    write_scenario(tmp_path / "base.yaml", scenario_dict())
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(
+        "scenario: base.yaml\npolicies: [rtfs, pacs]\nseeds: [1, 2]\n"
+        "grid:\n  network.ofdm.num_rbs: [5, 10]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    ran = runner.invoke(app, ["sweep", str(sweep_file), "--out", str(out), "--workers", "1"])
+    assert ran.exit_code == 0, ran.output
+    result = runner.invoke(app, ["plot", str(out)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (out / "figures").iterdir())
+    stems = ["energy_vs_makespan", "gain_over_rtfs", "gap_to_bound",
+             "makespan_vs_network.ofdm.num_rbs"]  # fmt: skip
+    assert names == [f"{s}{x}" for s in stems for x in (".png", ".svg")]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("<tr") == 1 + 8 + 1 + 2 and "8 runs: 8 ok, 0 failed" in page
+    assert "network.ofdm.num_rbs: [5, 10]" in page  # the sweep file as given
