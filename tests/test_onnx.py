@@ -416,3 +416,13 @@ def test_same_file_same_layers(tmp_path: Path) -> None:
     assert (
         a.layers == b.layers and a.preds == b.preds and len(a.layers) == 48
     )  # 20 conv, 17 relu, 8 add, 2 pool, fc
+
+
+def test_onnx_is_imported_only_when_used() -> None:
+    """``import onnx`` takes about a second: the command line pays it only for ONNX models."""
+    import subprocess
+    import sys
+
+    code = "import owin_cosim.cli, sys; assert 'onnx' not in sys.modules"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

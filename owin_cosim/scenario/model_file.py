@@ -31,7 +31,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,7 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from owin_cosim.errors import ConfigError
 from owin_cosim.scenario.schema import load_yaml, validation_to_config_error
 from owin_cosim.workload.graph import DataNeed, Layer, ModelGraph, OpKind
-from owin_cosim.workload.onnx_import import OnnxImportError, OnnxNet, add_onnx, read_onnx
+
+if TYPE_CHECKING:
+    from owin_cosim.workload.onnx_import import OnnxNet
 
 __all__ = [
     "MAX_ONNX_BYTES",
@@ -204,6 +206,9 @@ def read_onnx_file(path: Path, scenario: Path, key: str, unsupported: str = "err
         Not readable (naming ``path``), or not an ONNX model owin-cosim can import
         (naming ``scenario``, ``key`` and ``path``: e.g. every unsupported op type).
     """
+    # Imported here: `import onnx` takes about a second, paid only by ONNX models.
+    from owin_cosim.workload.onnx_import import OnnxImportError, read_onnx
+
     raw = _read_bytes(path, MAX_ONNX_BYTES)
     try:
         return read_onnx(raw, unsupported="eltwise" if unsupported == "eltwise" else "error")
@@ -235,6 +240,8 @@ def load_onnx_model(
     Returns the graph (groups ``encoder:DEVICE`` or ``fusion``, as a YAML model file's)
     and each device's natural payload in bytes (the size of its graph input).
     """
+    from owin_cosim.workload.onnx_import import OnnxImportError, add_onnx
+
     net = read_onnx_file(path, scenario, "model.file", unsupported)
     check_inputs_are_devices(net, devices, scenario, "model.file", path)
     graph = ModelGraph(net.name)

@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from owin_cosim.errors import ConfigError
 from owin_cosim.scenario.model_file import check_inputs_are_devices, read_onnx_file
 from owin_cosim.scenario.schema import EncoderRef, Scenario
 from owin_cosim.workload.graph import ModelGraph
-from owin_cosim.workload.onnx_import import OnnxImportError, OnnxNet, add_onnx
 from owin_cosim.workload.zoo import ENCODERS, FUSIONS, HEADS, EncoderOutput, payload_bytes_for
+
+if TYPE_CHECKING:  # `import onnx` takes about a second: only when an ONNX part is read
+    from owin_cosim.workload.onnx_import import OnnxNet
 
 __all__ = ["build_with_onnx_parts", "has_onnx_parts"]
 
@@ -72,6 +74,8 @@ def _one(net: OnnxNet, file: Path, key: str, path: Path, what: str) -> tuple[str
 def _add(
     graph: ModelGraph, net: OnnxNet, file: Path, key: str, path: Path, **feeds: Any
 ) -> dict[str, tuple[str, ...]]:
+    from owin_cosim.workload.onnx_import import OnnxImportError, add_onnx
+
     try:
         outputs = add_onnx(graph, net, **feeds)
     except (OnnxImportError, ValueError) as exc:
