@@ -271,3 +271,16 @@ def test_dask_with_two_workers_gives_the_table_of_the_process_pool(
 
     on_dask, on_pool = table(tmp_path / "dask"), table(tmp_path / "pool")
     assert len(on_dask) == 4 and on_dask == on_pool
+
+
+def test_every_sweep_file_key_and_shortcut_is_documented() -> None:
+    from owin_cosim.study.spec_fields import PREFIX, SHORTCUTS
+    from owin_cosim.study.sweep_file import RandomSection, SweepFile
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "sweep.md").read_text(encoding="utf-8")
+    keys = [f.alias or k for k, f in SweepFile.model_fields.items()]
+    keys += [f"random.{k}" for k in RandomSection.model_fields]
+    keys += [PREFIX + s for s in SHORTCUTS]
+    missing = [k for k in keys if f"`{k}`" not in text]
+    assert not missing, f"undocumented in docs/sweep.md: {missing}"
