@@ -280,7 +280,7 @@ def _makespan_figure(data: SweepData, axis: Axis, axes: Sequence[Axis]) -> Figur
         ax.set_title(title, fontsize=8)
         ax.grid(True, alpha=0.3)
     spread = "seeds and the other axes" if pooled else "seeds"
-    fig.suptitle(f"makespan vs {axis.key}: median and min-max over {spread}", fontsize=10)
+    fig.suptitle(f"makespan vs {axis.key}\nmedian and min-max over {spread}", fontsize=10)
     _legend(fig, frames[0])
     caption = f"Makespan against {axis.key}, per policy (median, min-max over {spread})."
     return FigureSpec(file_stem(f"makespan_vs_{axis.key}"), caption, fig)
@@ -331,7 +331,7 @@ def _gain_figure(data: SweepData, axes: Sequence[Axis]) -> FigureSpec:
     others = [p for p in data.policies if p != "rtfs"]
     fig = _per_axis_figure(data, axes, gains_over_rtfs(data), others, "gain over RTFS (%)")
     fig.suptitle(
-        "makespan gain over RTFS, same point and seed: median and min-max over "
+        "makespan gain over RTFS, same point and seed\nmedian and min-max over "
         "seeds and the other axes",
         fontsize=10,
     )
@@ -353,13 +353,13 @@ def _gap_figure(data: SweepData, axes: Sequence[Axis]) -> FigureSpec:
     values = [(r, g * 100.0) for r in data.ok_rows if (g := gap_to_bound(r)) is not None]
     with_opt = sum(finite(r["optimum_s"]) for r, _ in values)
     if with_opt == 0:
-        what = "gap to the lower bound"
+        what, short = "gap to the lower bound", "gap to the lower bound"
     elif with_opt == len(values):
-        what = "gap to the optimum"
+        what, short = "gap to the optimum", "gap to the optimum"
     else:
-        what = "gap to the optimum (to the lower bound where none)"
-    fig = _per_axis_figure(data, axes, values, data.policies, f"{what} (%)")
-    fig.suptitle(f"{what}: median and min-max over seeds and the other axes", fontsize=10)
+        what, short = "gap to the optimum (to the lower bound where none)", "gap"
+    fig = _per_axis_figure(data, axes, values, data.policies, f"{short} (%)")
+    fig.suptitle(f"{what}\nmedian and min-max over seeds and the other axes", fontsize=10)
     caption = f"{what[0].upper()}{what[1:]}: makespan / reference - 1, per policy."
     return FigureSpec("gap_to_bound", caption, fig)
 
