@@ -226,6 +226,19 @@ def _level_factors(space: Space, st: State, i: int, k: int) -> dict[str, int]:
     return {d: _factor(space, st, d, (i, k)) for d in DIMS}
 
 
+def _table(space: Space, st: State) -> list[list[list[int]]]:
+    """Every slot's factor at once: ``[level][0 temporal / 1 spatial][dim index]``."""
+    tab = [[[1] * len(DIMS), [1] * len(DIMS)] for _ in space.levels]
+    for di, d in enumerate(DIMS):
+        fixed = space.fixed[d]
+        for (i, k), v in fixed.items():
+            tab[i][k][di] = v
+        for slot, v in st.f[d].items():
+            if slot not in fixed:
+                tab[slot[0]][slot[1]][di] = v
+    return tab
+
+
 def _keeps(space: Space, st: State, i: int) -> set[str]:
     out = {ds for ds, v in space.keep_fixed[i].items() if v}
     out |= {ds for (j, ds), v in st.keep.items() if j == i and v}
@@ -297,17 +310,22 @@ def _axes_sizes(problem: Mapping[str, int], ext: Mapping[str, int]) -> dict[str,
 
 def _overfull(space: Space, st: State, problem: Mapping[str, int]) -> int | None:
     """The outermost level whose kept tiles exceed its capacity, or None."""
+    return _overfull_of(space, st, problem, _table(space, st))
+
+
+def _overfull_of(
+    space: Space, st: State, problem: Mapping[str, int], tab: list[list[list[int]]]
+) -> int | None:
     n = len(space.levels)
-    ext = dict.fromkeys(DIMS, 1)
+    ext = [1] * len(DIMS)
     worst: int | None = None
     for i in reversed(range(n)):
-        for k in (0, 1):
-            for d in DIMS:
-                ext[d] *= _factor(space, st, d, (i, k))
+        t, sp = tab[i]
+        ext = [e * a * b for e, a, b in zip(ext, t, sp, strict=True)]
         cap = space.levels[i].size_words
         if cap is None:
             continue
-        sizes = _axes_sizes(problem, ext)
+        sizes = _axes_sizes(problem, dict(zip(DIMS, ext, strict=True)))
         if sum(sizes[ds] for ds in _keeps(space, st, i)) > cap:
             worst = i
     return worst
@@ -315,10 +333,12 @@ def _overfull(space: Space, st: State, problem: Mapping[str, int]) -> int | None
 
 def valid(space: Space, st: State, problem: Mapping[str, int]) -> bool:
     """Whether every fan-out fits its mesh and every level's kept tiles its capacity."""
+    tab = _table(space, st)
     for i in range(len(space.levels)):
-        if space.fanout[i] > 1 and not _spatial_ok(space, _level_factors(space, st, i, 1), i):
+        sf = dict(zip(DIMS, tab[i][1], strict=True))
+        if space.fanout[i] > 1 and not _spatial_ok(space, sf, i):
             return False
-    return _overfull(space, st, problem) is None
+    return _overfull_of(space, st, problem, tab) is None
 
 
 def to_mapping(space: Space, st: State) -> list[MappingDirective]:
@@ -351,14 +371,17 @@ def to_mapping(space: Space, st: State) -> list[MappingDirective]:
 def state_key(space: Space, st: State) -> tuple[Any, ...]:
     """What decides the evaluation of ``st``: factors, effective loop orders and keeps."""
     parts: list[Any] = []
+    tab = _table(space, st)
     for i in range(len(space.levels)):
-        tf = _level_factors(space, st, i, 0)
-        sf = _level_factors(space, st, i, 1)
-        parts.append(tuple(tf[d] for d in DIMS))
-        parts.append(tuple(sf[d] for d in DIMS))
-        parts.append(tuple(d for d in st.perms[i] if tf[d] > 1))
+        tf, sf = tab[i]
+        parts.append(tuple(tf))
+        parts.append(tuple(sf))
+        parts.append(tuple(d for d in st.perms[i] if tf[_DIM_INDEX[d]] > 1))
         parts.append(tuple(sorted(_keeps(space, st, i))))
     return tuple(parts)
+
+
+_DIM_INDEX = {d: k for k, d in enumerate(DIMS)}
 
 
 # ---- sampling and moves ---------------------------------------------------------------------

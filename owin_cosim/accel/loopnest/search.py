@@ -13,6 +13,16 @@ prime factor between two slots, reordering a level's loops or toggling a keep/by
 choice. The evaluation count is the primary bound (results do not depend on machine
 speed); the time budget is only a safety stop. Identical candidates (same effective
 loop nest) are evaluated once.
+
+**Batches.** By default (``batched=True``) candidates are scored in numpy batches
+(:func:`~owin_cosim.accel.loopnest.batch.evaluate_batch`, the same numbers bit for bit)
+with the same random draws in the same order as one at a time: the samples are drawn,
+then scored together, then taken in order; the climb speculates that the next moves do
+not improve, draws a chunk of them, scores it, takes the moves in order up to the first
+improvement and rewinds the generator to just after it (so the draws after an
+improvement are redrawn from the improved state, as in the sequential climb; what was
+scored for nothing is kept so it is not scored twice, and does not count against the
+evaluation budget). The time budget is checked between chunks.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from owin_cosim.accel.loopnest.batch import arrays_from_keys, evaluate_batch
 from owin_cosim.accel.loopnest.constraints import DEFAULT_METRICS, METRICS, Constraints
 from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel
 from owin_cosim.accel.loopnest.mapspace import (
@@ -76,6 +87,7 @@ def search(
     mesh_x: Mapping[str, int] | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     progress: Progress | None = None,
+    batched: bool = True,
 ) -> SearchResult:
     """Search mappings of ``problem`` on the core; best by ``metrics`` (cycles, then energy).
 
@@ -107,6 +119,9 @@ def search(
     progress : callable, optional
         Told ``(evaluations done, max_evaluations)`` after each new evaluation (for a
         status line; it does not change the search).
+    batched : bool
+        Score candidates in numpy batches (the default) or one at a time with
+        :func:`~owin_cosim.accel.loopnest.nest.evaluate`; the same result either way.
 
     Returns
     -------
@@ -131,10 +146,10 @@ def search(
     ev = _Evaluations(
         space, levels, compute, dict(problem), metrics, max_evaluations, time_budget_s, progress
     )
-    pool = _sample_pool(ev, rng)
+    pool = (_sample_pool_batched if batched else _sample_pool)(ev, rng)
     if ev.best is None:
         raise ConfigError(None, "mapping", "no valid mapping found within the budget")
-    _climb(ev, pool, rng)
+    (_climb_batched if batched else _climb)(ev, pool, rng)
     assert ev.best is not None
     best_state = ev.best[1]
     mapping = to_mapping(space, best_state)
@@ -162,6 +177,36 @@ class _Evaluations:
         self.t0 = time.monotonic()
         self.cache: dict[tuple[Any, ...], _Score] = {}
         self.best: tuple[_Score, State] | None = None
+        self.memo: dict[tuple[Any, ...], _Score] = {}  # every score computed, batched
+
+    def score_all(self, keys: Sequence[tuple[Any, ...]]) -> None:
+        """Score, in one batch, the ``keys`` not scored yet (kept in ``memo``)."""
+        todo = list(dict.fromkeys(k for k in keys if k not in self.memo and k not in self.cache))
+        if not todo:
+            return
+        arrays = arrays_from_keys(todo, len(self.levels))
+        cycles, energy = evaluate_batch(self.levels, self.compute, self.problem, *arrays)
+        for key, c, e in zip(todo, cycles.tolist(), energy.tolist(), strict=True):
+            value = {"delay": float(c), "energy": e, "edp": c * e}
+            self.memo[key] = (*(value[m] for m in self.metrics), float(c), e)
+
+    def commit(self, key: tuple[Any, ...], st: State) -> _Score | None:
+        """:meth:`run` for a candidate already scored by :meth:`score_all`."""
+        if key in self.cache:
+            return self.cache[key]
+        if len(self.cache) >= self.max_evaluations:
+            return None
+        score = self.memo[key]
+        self.cache[key] = score
+        if self.progress is not None:
+            self.progress(len(self.cache), self.max_evaluations)
+        if self.best is None or score < self.best[0]:
+            self.best = (score, st.copy())
+        return score
+
+    def timed_out(self) -> bool:
+        """The time budget (the safety stop) is spent."""
+        return time.monotonic() - self.t0 > self.time_budget_s
 
     def run(self, st: State) -> _Score | None:
         """The score of ``st`` (evaluated if new); ``None`` once the budget is spent."""
@@ -228,3 +273,109 @@ def _climb(ev: _Evaluations, pool: list[tuple[_Score, int, State]], rng: random.
         score = ev.run(cand)
         if score is not None and score < scores[j]:
             starts[j], scores[j], idle[j] = cand, score, 0
+
+
+def _sample_pool_batched(ev: _Evaluations, rng: random.Random) -> list[tuple[_Score, int, State]]:
+    """:func:`_sample_pool` with the samples drawn first, then scored in one batch."""
+    space, prob, max_evaluations = ev.space, ev.problem, ev.max_evaluations
+    n_random = max(1, max_evaluations // 3)
+    drawn: list[tuple[int, State, tuple[Any, ...]]] = []
+    seen = set(ev.cache)  # what the cache will hold once the drawn samples are taken
+    attempts = 0
+    while len(seen) < n_random and attempts < 50 * max_evaluations and not ev.timed_out():
+        attempts += 1
+        st = sample(space, prob, rng)
+        if not valid(space, st, prob):
+            continue
+        key = state_key(space, st)
+        seen.add(key)
+        drawn.append((attempts, st, key))
+    ev.score_all([key for _, _, key in drawn])
+    pool: list[tuple[_Score, int, State]] = []
+    for attempt, st, key in drawn:
+        score = ev.commit(key, st)
+        if score is not None:
+            pool.append((score, attempt, st))
+    return pool
+
+
+@dataclass
+class _Climbers:
+    """The climb's state: current point and score of each climber, idle counts, steps."""
+
+    starts: list[State]
+    scores: list[_Score]
+    idle: list[int]
+    steps: int
+
+
+@dataclass
+class _Move:
+    """One drawn candidate and the climb's state (and generator's) right after drawing it."""
+
+    j: int
+    restart: bool
+    st: State
+    key: tuple[Any, ...]
+    after: _Climbers
+    rng_state: Any
+
+
+def _speculate(ev: _Evaluations, cl: _Climbers, rng: random.Random, chunk: int) -> list[_Move]:
+    """Up to ``chunk`` steps of :func:`_climb` drawn as if none improved; ``cl`` advances."""
+    space, prob = ev.space, ev.problem
+    new: set[tuple[Any, ...]] = set()
+    moves: list[_Move] = []
+    max_steps = 30 * ev.max_evaluations
+    while len(moves) < chunk and len(ev.cache) + len(new) < ev.max_evaluations:
+        if cl.steps >= max_steps:
+            break
+        cl.steps += 1
+        j = cl.steps % len(cl.starts)
+        restart = cl.idle[j] >= _PATIENCE
+        if restart:
+            cl.idle[j] = 0
+            cand: State | None = sample(space, prob, rng)
+        else:
+            cl.idle[j] += 1
+            cand = neighbour(space, cl.starts[j], rng)
+        if cand is None or not valid(space, cand, prob):
+            continue
+        key = state_key(space, cand)
+        if key not in ev.cache:
+            new.add(key)
+        if restart:
+            cl.starts[j] = cand
+        after = _Climbers(list(cl.starts), list(cl.scores), list(cl.idle), cl.steps)
+        moves.append(_Move(j, restart, cand, key, after, rng.getstate()))
+    return moves
+
+
+def _climb_batched(
+    ev: _Evaluations, pool: list[tuple[_Score, int, State]], rng: random.Random
+) -> None:
+    """:func:`_climb` scoring speculative chunks of moves in batches (module docstring)."""
+    pool.sort(key=lambda t: (t[0], t[1]))
+    starts = [t[2] for t in pool[:_N_CLIMBERS]]
+    cl = _Climbers(starts, [t[0] for t in pool[:_N_CLIMBERS]], [0] * len(starts), 0)
+    chunk = 8
+    while not ev.out_of_budget() and cl.steps < 30 * ev.max_evaluations:
+        scores = list(cl.scores)
+        moves = _speculate(ev, cl, rng, chunk)  # cl: the state if nothing improves
+        ev.score_all([m.key for m in moves])
+        improved = False
+        for m in moves:
+            score = ev.commit(m.key, m.st)
+            assert score is not None  # the chunk stops where the budget does
+            if m.restart:
+                scores[m.j] = score
+            elif score < scores[m.j]:  # rewind to just after this move
+                m.after.starts[m.j], m.after.idle[m.j] = m.st, 0
+                scores[m.j] = score
+                cl = _Climbers(m.after.starts, scores, m.after.idle, m.after.steps)
+                rng.setstate(m.rng_state)
+                improved = True
+                break
+        if not improved:
+            cl.scores = scores
+        chunk = max(4, chunk // 2) if improved else min(256, chunk * 2)
