@@ -157,7 +157,9 @@ def _x_of(axis: Axis, value: Any) -> float:
     """Where ``value`` of ``axis`` sits on the x axis (categories at 0, 1, ...)."""
     if axis.numeric:
         return float(value)
-    return float(axis.values.index(value)) if value in axis.values else float(len(axis.values))
+    # By text: an axis of numbers and strings has a column of strings ("1" for 1).
+    labels = [str(v) for v in axis.values]
+    return float(labels.index(str(value))) if str(value) in labels else float(len(labels))
 
 
 def _set_x(ax: Axes, axis: Axis) -> None:
