@@ -11,14 +11,16 @@ interrupt or a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from owin_cosim.study.executors import make_executor
+from owin_cosim.study.executors import Executor, make_executor
 from owin_cosim.study.points import Run, resolve_runs
 from owin_cosim.study.progress import SweepProgress
 from owin_cosim.study.store import SweepStore
@@ -123,7 +125,42 @@ def _carry_out(
     fail_fast: bool,
     plot: bool,
 ) -> None:
-    executor = make_executor(str(store.out), workers, scheduler, plot)
+    with _ns3_pool(todo, scheduler):
+        _execute(
+            todo,
+            store,
+            runs,
+            axes,
+            report,
+            make_executor(str(store.out), workers, scheduler, plot),
+            fail_fast,
+        )
+
+
+def _ns3_pool(todo: list[Run], scheduler: str | None) -> AbstractContextManager[object]:
+    """The ns-3 worker pool (a fresh forked child per run, ns-3 imported once) for runs
+    on a local ns-3 worker; local pool workers inherit it through the environment."""
+    uses_ns3 = any(
+        r.scenario["network"]["backend"] == "ns3"
+        and not r.scenario["network"]["ns3"].get("endpoint")
+        for r in todo
+    )
+    if scheduler is not None or not uses_ns3:
+        return contextlib.nullcontext()
+    from owin_cosim.network.ns3.pool import worker_pool
+
+    return worker_pool()
+
+
+def _execute(
+    todo: list[Run],
+    store: SweepStore,
+    runs: list[Run],
+    axes: list[str],
+    report: SweepReport,
+    executor: Executor,
+    fail_fast: bool,
+) -> None:
     last = time.monotonic()
     abort = True
     try:

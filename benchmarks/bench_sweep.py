@@ -1,0 +1,147 @@
+"""Sweep throughput: 1 vs 2 local workers, and dask.distributed vs the local pool.
+
+Run: ``.venv/bin/python benchmarks/bench_sweep.py [--repeats 3]`` (a few minutes). It
+rewrites the ``sweep`` section of ``benchmarks/RESULTS.md``.
+
+The sweep is the issue's form on the quickstart (3 latency scales x 2 RB counts x
+RTFS/PACS x 2 seeds = 24 runs, analytic costs, no Gantt charts), run by
+:func:`owin_cosim.study.sweep.run_sweep` into a fresh directory each time, with a private
+cost cache filled once beforehand (so every variant sees warm costs). The time is the
+whole call (pool or client start included); throughput = runs / time. The variants
+alternate, each repeated, and the figures are medians. dask runs on a real
+``dask scheduler`` and two ``dask worker --nthreads 1`` processes on loopback, started
+once (their start is not timed); the local pool it is compared with has 2 workers.
+The machine's load average is recorded: on a shared 2-core machine the numbers move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import yaml
+from results_file import write_section
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
+SWEEP = {
+    "scenario": str(REPO / "examples" / "quickstart.yaml"),
+    "policies": ["rtfs", "pacs"],
+    "seeds": [1, 2],
+    "grid": {"accelerator.latency_scale": [0.5, 1.0, 2.0], "network.ofdm.num_rbs": [25, 50]},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _dask_cluster(workdir: Path) -> Iterator[str]:
+    dask = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": workdir}
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **quiet,  # type: ignore[call-overload]
+        )
+    ]
+    try:
+        for _ in range(2):
+            cmd = [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1"]
+            procs.append(subprocess.Popen([*cmd, "--no-dashboard"], **quiet))  # type: ignore[call-overload]
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+def _time(sweep: Path, root: Path, **how: object) -> float:
+    from owin_cosim.study.sweep import run_sweep
+
+    out = Path(tempfile.mkdtemp(dir=root))
+    shutil.rmtree(out)
+    t0 = time.perf_counter()
+    report = run_sweep(sweep, out, **how)  # type: ignore[arg-type]
+    wall = time.perf_counter() - t0
+    assert report.ran == report.runs and report.failed == 0, report
+    shutil.rmtree(out)
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    os.environ["OWIN_COSIM_COST_CACHE"] = str(root / "costs.sqlite")  # inherited by workers
+    sweep = root / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump(SWEEP), encoding="utf-8")
+    runs = 24
+    load_before = os.getloadavg()
+    _time(sweep, root, workers=2)  # fills the cost cache
+    times: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "dask (2 workers)": []}
+    try:
+        with _dask_cluster(root) as address:
+            _time(sweep, root, scheduler=address)  # the dask workers import owin-cosim
+            for i in range(args.repeats):
+                times["1 worker"].append(_time(sweep, root, workers=1))
+                times["2 workers"].append(_time(sweep, root, workers=2))
+                times["dask (2 workers)"].append(_time(sweep, root, scheduler=address))
+                print(i, {k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    load_after = os.getloadavg()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["1 worker"] / med["2 workers"]
+    overhead = med["dask (2 workers)"] / med["2 workers"] - 1.0
+    lines = [
+        "## Sweep throughput (`benchmarks/bench_sweep.py`)",
+        "",
+        f"{date.today()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (a shared machine).",
+        f"The issue's sweep form on the quickstart: {runs} runs (analytic costs, warm cost "
+        f"cache, no Gantt charts); medians of {args.repeats} alternating repeats, whole "
+        "`run_sweep` call.",
+        "",
+        "| executor | wall s (median) | runs/s | all wall s |",
+        "|---|---|---|---|",
+    ]
+    for k, v in times.items():
+        lines.append(
+            f"| {k} | {med[k]:.2f} | {runs / med[k]:.2f} | {', '.join(f'{x:.2f}' for x in v)} |"
+        )
+    lines += [
+        "",
+        f"Speed-up 2 vs 1 worker: **{ratio:.2f}x** (target >= 1.7). dask vs the local pool "
+        f"(2 workers each): **{overhead * 100:+.1f} %** (target <= 10 %).",
+    ]
+    print(write_section(BEGIN, END, lines))
+
+
+if __name__ == "__main__":
+    main()
