@@ -21,7 +21,9 @@ def plot(
     directory: Annotated[
         Path,
         typer.Argument(
-            help="A sweep's output directory (owin-cosim sweep --out DIR).", show_default=False
+            help="A sweep's output directory (owin-cosim sweep --out DIR).",
+            metavar="DIR",
+            show_default=False,
         ),
     ],
     debug: DebugOpt = False,
