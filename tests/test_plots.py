@@ -215,8 +215,7 @@ def test_without_rtfs_no_gain_figure_and_optimum_is_the_reference(tmp_path: Path
 
 def test_zipped_axes_pool_into_one_panel_and_a_grid_gets_panels(tmp_path: Path) -> None:
     zipped = {"devices.camera.distance_m": [10.0, 20.0, 40.0], "network.ofdm.num_rbs": [25, 50, 75]}
-    zipped_axes = {k: v for k, v in zipped.items()}
-    data = load_sweep(make_sweep_dir(tmp_path / "z", zipped_axes, ["rtfs"], zipped=True))
+    data = load_sweep(make_sweep_dir(tmp_path / "z", zipped, ["rtfs"], zipped=True))
     first = sweep_figures(data)[0]
     assert len([a for a in first.figure.axes if a.get_visible()]) == 1
     assert "other axes" in first.caption
@@ -224,6 +223,17 @@ def test_zipped_axes_pool_into_one_panel_and_a_grid_gets_panels(tmp_path: Path) 
     # latency_scale: one panel per (num_rbs, spec), 2 x 2
     assert len([a for a in grid.figure.axes if a.get_visible()]) == 4
     assert "other axes" not in grid.caption
+    # first panel (num_rbs 25, mc4: points 0, 4, 8), RTFS: the median over the two seeds
+    # and a band from the lower seed's makespan to the higher one's
+    panel = grid.figure.axes[0]
+    assert panel.get_title() == "num_rbs = 25\nspec = mc4.yaml"
+    ms = [[_makespan(p, dict(zip(AXES, v, strict=True)), "rtfs", s) * 1e3 for s in SEEDS]
+          for p, v in ((0, (0.5, 25, AXES["accelerator.spec"][0])),
+                       (4, (1.0, 25, AXES["accelerator.spec"][0])),
+                       (8, (2.0, 25, AXES["accelerator.spec"][0])))]  # fmt: skip
+    assert list(panel.lines[0].get_ydata()) == pytest.approx([sum(m) / 2 for m in ms])
+    band = panel.collections[0].get_paths()[0].vertices[:, 1]
+    assert min(band) == pytest.approx(min(ms[0])) and max(band) == pytest.approx(max(ms[2]))
 
 
 def test_figures_of_an_earlier_plot_are_replaced(tmp_path: Path) -> None:
