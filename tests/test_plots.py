@@ -156,25 +156,29 @@ def test_plot_writes_every_figure_and_the_report_only(tmp_path: Path) -> None:
     assert all(b"<svg" in after[f"figures/{s}.svg"][:400] for s in STEMS)
 
 
-def test_same_directory_same_bytes_anywhere(tmp_path: Path) -> None:
-    one = make_sweep_dir(tmp_path / "one")
-    plot_directory(one)
-    first = _tree(one)
+@pytest.fixture(scope="module")
+def plotted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made sweep, plotted once (read, never changed, by the tests using it)."""
+    sweep = make_sweep_dir(tmp_path_factory.mktemp("plotted") / "s")
+    plot_directory(sweep)
+    return sweep
+
+
+def test_same_directory_same_bytes_anywhere(plotted: Path, tmp_path: Path) -> None:
+    first = _tree(plotted)
+    one = tmp_path / "one"
+    shutil.copytree(plotted, one)
     plot_directory(one)  # again, over its own output
     assert _tree(one) == first
-    two = tmp_path / "elsewhere" / "two"
-    shutil.copytree(one, two)
-    shutil.rmtree(two / "figures")
-    (two / "report.html").unlink()
+    two = tmp_path / "elsewhere" / "two"  # the sweep alone, somewhere else
+    make_sweep_dir(two)
     plot_directory(two)
     assert _tree(two) == first
     assert b"<dc:date>" not in first["figures/gap_to_bound.svg"]
 
 
-def test_the_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
-    sweep = make_sweep_dir(tmp_path / "s")
-    plot_directory(sweep)
-    page = (sweep / "report.html").read_text(encoding="utf-8")
+def test_the_report_is_self_contained_and_escaped(plotted: Path) -> None:
+    page = (plotted / "report.html").read_text(encoding="utf-8")
     assert "http://" not in page.replace("http://www.w3.org/", "")  # SVG namespaces only
     assert "https://" not in page and "<link" not in page
     srcs = page.count(' src="')
@@ -350,10 +354,8 @@ def _chromium(*args: str, timeout: float = 60.0) -> str:
     return stdout
 
 
-def test_chromium_shows_the_figures_and_a_sortable_table(tmp_path: Path) -> None:
-    sweep = make_sweep_dir(tmp_path / "s")
-    plot_directory(sweep)
-    page = (sweep / "report.html").read_text(encoding="utf-8")
+def test_chromium_shows_the_figures_and_a_sortable_table(plotted: Path, tmp_path: Path) -> None:
+    page = (plotted / "report.html").read_text(encoding="utf-8")
     probed = tmp_path / "probed.html"  # a copy with the probe: the report stays as written
     probed.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     dom = _chromium("--dump-dom", probed.as_uri())
@@ -368,7 +370,7 @@ def test_chromium_shows_the_figures_and_a_sortable_table(tmp_path: Path) -> None
     assert [float(v) for v in out["descending"][:69]] == ok[::-1]
     assert out["policies"] == sorted(out["policies"])
     shot = tmp_path / "report.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1200,1600", (sweep / "report.html").as_uri())
+    _chromium(f"--screenshot={shot}", "--window-size=1200,1600", (plotted / "report.html").as_uri())
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
 
 
