@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -95,32 +96,36 @@ def _pool_server() -> int | None:
     return pool.proc.pid if isinstance(pool, WorkerPool) else None
 
 
-@pytest.fixture
-def topology(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A dask scheduler, two dask workers with ns-3 pools and a CURVE estimator, all on
-    loopback; yields the scheduler's address, the estimator's, the key directory and
-    the fork servers' pids. Stopped on every exit path, then the pools are checked gone."""
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A dask scheduler, two dask workers with ns-3 pools, a CURVE estimator and two
+    standalone ns-3 workers (CURVE and a token, as compose's ``ns3-worker``), all on
+    loopback. Stopped on every exit path; then the pools are checked gone."""
     from distributed import Client
 
     from owin_cosim.security import create_keys
 
-    keys = create_keys(tmp_path / "keys")
-    logs = tmp_path / "logs"
-    logs.mkdir()
+    tmp = tmp_path_factory.mktemp("topology")
+    keys = create_keys(tmp / "keys")
+    token = tmp / "ns3.token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    (logs := tmp / "logs").mkdir()
     procs = Processes(logs)
     dask = shutil.which("dask", path=str(_BIN)) or "dask"
     address = f"tcp://127.0.0.1:{free_port()}"
-    # Costs only from the estimator: a dask worker that costs itself would fill this.
     env = {
         **os.environ,
-        "OWIN_COSIM_COST_CACHE": str(tmp_path / "workers-costs.sqlite"),
+        # Costs only from the estimator: a dask worker that costs itself would fill this.
+        "OWIN_COSIM_COST_CACHE": str(tmp / "workers-costs.sqlite"),
+        "OWIN_COSIM_NS3_TOKEN_FILE": str(token),  # drives the standalone ns-3 workers
         "PYTHONPATH": str(REPO),  # client.run(_pool_server) unpickles tests.test_topology
     }
     servers: list[int] = []
     with ExitStack() as stack:
         stack.callback(procs.stop)
         estimator = stack.enter_context(
-            estimator_process(tmp_path / "estimator-costs.sqlite", "--keys", str(keys))
+            estimator_process(tmp / "estimator-costs.sqlite", "--keys", str(keys))
         )
         port = address.rsplit(":", 1)[1]
         procs.start(
@@ -131,7 +136,13 @@ def topology(tmp_path: Path) -> Iterator[dict[str, Any]]:
         worker = [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
                   "--no-dashboard", "--preload", "owin_cosim.study.dask_ns3"]  # fmt: skip
         for i in range(2):
-            procs.start(f"worker-{i}", worker, env)
+            procs.start(f"dask-worker-{i}", worker, env)
+        ns3 = {}
+        for i in range(2):
+            bind = f"tcp://127.0.0.1:{free_port()}"
+            owin = [str(_BIN / "owin-cosim"), "ns3-worker", "--bind", bind]
+            argv = [*owin, "--keys", str(keys), "--token-file", str(token)]
+            ns3[bind] = procs.start(f"ns3-worker-{i}", argv, env)
         try:
             with Client(address, timeout=60) as client:
                 client.wait_for_workers(2, timeout=150)
@@ -139,7 +150,7 @@ def topology(tmp_path: Path) -> Iterator[dict[str, Any]]:
         except Exception:
             pytest.fail(f"the dask cluster did not come up:\n{procs.tail()}", pytrace=False)
         yield {"scheduler": address, "estimator": estimator, "keys": keys, "servers": servers,
-               "procs": procs}  # fmt: skip
+               "procs": procs, "ns3": ns3, "dir": tmp}  # fmt: skip
     left = [pid for pid in servers if _alive(pid)]
     deadline = time.monotonic() + 15.0
     while left and time.monotonic() < deadline:  # they end when their owner's pipe closes
@@ -148,20 +159,18 @@ def topology(tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert not left, f"ns-3 fork servers still running after the dask workers: {left}"
 
 
-def _files(tmp_path: Path, estimator: str, keys: Path) -> Path:
-    """A tiny ns-3 scenario (costs from the estimator) and a 4-run sweep over it."""
+def _files(tmp_path: Path, topology: dict[str, Any], sweep: dict[str, Any], **ns3: Any) -> Path:
+    """A tiny ns-3 scenario (costs from the estimator; ``ns3``: more ``network.ns3``
+    keys) and a sweep over it; returns the sweep file."""
     from tests.test_ns3 import _tiny_scenario
 
-    tiny = _tiny_scenario({"scenario": "lte-uplink"})
+    tiny = _tiny_scenario({"scenario": "lte-uplink", **ns3})
     scenario = tiny.model_dump(mode="json", exclude_unset=True)
-    scenario["accelerator"].update(estimator=estimator, estimator_keys=str(keys))
+    keys = str(topology["keys"])
+    scenario["accelerator"].update(estimator=topology["estimator"], estimator_keys=keys)
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(scenario), "utf-8")
-    sweep = {
-        "scenario": "base.yaml",
-        "policies": ["rtfs", "pacs"],
-        "grid": {"devices.a.distance_m": [8, 30]},
-    }
-    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep), "utf-8")
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({"scenario": "base.yaml", **sweep}))
     return tmp_path / "sweep.yaml"
 
 
@@ -170,31 +179,52 @@ def _rows(out: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
 
 
+def _sweep(topology: dict[str, Any], sweep: Path, out: Path, *how: str) -> float:
+    """``owin-cosim sweep`` as a process of the topology; its wall time."""
+    env = {**os.environ, "OWIN_COSIM_COST_CACHE": str(out.parent / "sweep-costs.sqlite")}
+    argv = [str(_BIN / "owin-cosim"), "sweep", str(sweep), "--out", str(out), *how]
+    t0 = time.monotonic()
+    proc = topology["procs"].start(out.name, argv, env)
+    assert proc.wait(180) == 0, topology["procs"].tail()
+    return time.monotonic() - t0
+
+
+_RESULTS = ("makespan_s", "lower_bound_s", "last_upload_s", "energy_J_total")
+
+
 def test_sweep_on_dask_workers_with_ns3_pools_and_an_estimator(
     tmp_path: Path, topology: dict[str, Any]
 ) -> None:
+    """The compose layout: ns-3 from each dask worker's pool, costs from the estimator."""
     assert len(topology["servers"]) == 2  # each dask worker owns a started pool
-    sweep = _files(tmp_path, topology["estimator"], topology["keys"])
-    owin = [str(_BIN / "owin-cosim"), "sweep", str(sweep)]
-    env = {**os.environ, "OWIN_COSIM_COST_CACHE": str(tmp_path / "sweep-costs.sqlite")}
-    t0 = time.monotonic()
-    proc = topology["procs"].start(
-        "sweep", [*owin, "--out", str(tmp_path / "dask"), "--scheduler", topology["scheduler"]],
-        env,
-    )  # fmt: skip
-    rc = proc.wait(180)
-    took = time.monotonic() - t0
-    assert rc == 0, topology["procs"].tail()
+    grid = {"devices.a.distance_m": [8, 30]}
+    sweep = _files(tmp_path, topology, {"policies": ["rtfs", "pacs"], "grid": grid})
+    took = _sweep(topology, sweep, tmp_path / "dask", "--scheduler", topology["scheduler"])
     rows = _rows(tmp_path / "dask")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}, rows
     assert len(os.listdir(tmp_path / "dask" / "runs")) == 4
-    with sqlite3.connect(tmp_path / "estimator-costs.sqlite") as db:
+    with sqlite3.connect(topology["dir"] / "estimator-costs.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM costs").fetchone()[0] > 0
-    assert not (tmp_path / "workers-costs.sqlite").exists()  # nobody costed on their own
-    # The same sweep on the local process pool (ns-3 from the sweep's own pool).
-    local = topology["procs"].start(
-        "local", [*owin, "--out", str(tmp_path / "local"), "--workers", "2"], env
-    )
-    assert local.wait(240) == 0, topology["procs"].tail()
-    assert _rows(tmp_path / "dask") == _rows(tmp_path / "local")
+    assert not (topology["dir"] / "workers-costs.sqlite").exists()  # nobody costed alone
     print(f"dask topology sweep: 4 runs in {took:.1f} s")
+
+    # A worker per run: each run's network.ns3.endpoint names its own standalone worker
+    # (CURVE + token, as compose's ns3-worker), which serves that one session and exits.
+    workers: dict[str, subprocess.Popen[bytes]] = topology["ns3"]
+    endpoints = sorted(workers)
+    zipped = {"network.ns3.endpoint": endpoints, "devices.a.distance_m": [8, 30]}
+    sweep = _files(
+        tmp_path / "tcp-files", topology, {"policies": ["pacs"], "zip": zipped},
+        keys=str(topology["keys"]), connect_timeout_s=120.0,  # a worker may still start
+    )  # fmt: skip
+    _sweep(topology, sweep, tmp_path / "tcp", "--scheduler", topology["scheduler"])
+    tcp = _rows(tmp_path / "tcp")
+    assert [r["network.ns3.endpoint"] for r in tcp] == endpoints
+    assert {r["status"] for r in tcp} == {"ok"}, tcp
+    for proc in workers.values():  # each served its run's session, then exited
+        assert proc.wait(30) == 0, topology["procs"].tail()
+    # A standalone worker and a pool's forked child simulate the same run.
+    pooled = {r["devices.a.distance_m"]: r for r in rows if r["policy"] == "pacs"}
+    for r in tcp:
+        same = pooled[r["devices.a.distance_m"]]
+        assert [r[k] for k in _RESULTS] == [same[k] for k in _RESULTS]
