@@ -8,6 +8,7 @@ No Docker engine runs here; the roles themselves are tested as processes elsewhe
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
@@ -90,9 +91,8 @@ def test_compose_runs_a_sweep_on_its_dask_services() -> None:
     cmd = sweep["command"]
     assert cmd[0] == "sweep" and cmd[cmd.index("--scheduler") + 1] == address
     assert worker["command"][:2] == ["worker", address]
-    assert worker["command"][worker["command"].index("--preload") + 1] == (
-        "owin_cosim.study.dask_ns3"
-    )
+    preload = importlib.import_module(worker["command"][worker["command"].index("--preload") + 1])
+    assert preload.__name__ == "owin_cosim.study.dask_ns3" and callable(preload.dask_setup)
     assert worker["command"][worker["command"].index("--nthreads") + 1] == "1"
     out = cmd[cmd.index("--out") + 1]
     for volume in ("../results:/work/results", "curve-keys:/work/keys:ro"):
