@@ -33,7 +33,8 @@ from results_file import write_section
 from owin_cosim.accel.loopnest.backend import core_levels
 from owin_cosim.accel.loopnest.batch import arrays_from_keys, evaluate_batch
 from owin_cosim.accel.loopnest.constraints import Constraints
-from owin_cosim.accel.loopnest.mapspace import build_space, sample, state_key, to_mapping, valid
+from owin_cosim.accel.loopnest.mapspace import build_space, state_key, to_mapping, valid
+from owin_cosim.accel.loopnest.moves import sample
 from owin_cosim.accel.loopnest.nest import evaluate
 from owin_cosim.accel.spec import load_chip_spec
 

@@ -12,12 +12,14 @@ from hypothesis import strategies as hs
 
 from owin_cosim.accel.loopnest.backend import core_levels, spatial_templates
 from owin_cosim.accel.loopnest.batch import arrays_from_keys, evaluate_batch
-from owin_cosim.accel.loopnest.constraints import Constraints
+from owin_cosim.accel.loopnest.constraints import Constraints, read_constraints
 from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel
-from owin_cosim.accel.loopnest.mapspace import build_space, sample, state_key, to_mapping, valid
+from owin_cosim.accel.loopnest.mapspace import build_space, state_key, to_mapping, valid
+from owin_cosim.accel.loopnest.moves import sample
 from owin_cosim.accel.loopnest.nest import distinct_on_axis, evaluate
-from owin_cosim.accel.loopnest.search import search
+from owin_cosim.accel.loopnest.search import search, search_many
 from owin_cosim.accel.spec import load_chip_spec
+from owin_cosim.errors import ConfigError
 from tests.conftest import SPECS
 
 MC4 = load_chip_spec(SPECS / "mc4.yaml")
@@ -130,3 +132,33 @@ def test_batched_search_reports_the_same_progress() -> None:
             batched=batched,
         )
     assert seen[True] == seen[False] == [(k, 90) for k in range(1, 91)]
+
+
+@pytest.mark.parametrize("prob", SHAPES[:3])
+def test_side_by_side_searches_equal_each_search_alone(prob: dict[str, int]) -> None:
+    runs = [(c, 40) for c in spatial_templates(prob, LEVELS, MESH, 4)] + [(Constraints(), 70)]
+    kw = dict(seed=3, time_budget_s=1e9, mesh_x=MESH)
+    together = search_many(LEVELS, MAC, prob, runs, **kw)  # type: ignore[arg-type]
+    assert len(together) == len(runs) > 2
+    for (cons, budget), got in zip(runs, together, strict=True):
+        alone = search(LEVELS, MAC, prob, cons, max_evaluations=budget, batched=False, **kw)  # type: ignore[arg-type]
+        assert not isinstance(got, Exception)
+        assert (got.mapping, got.result, got.evaluations) == (
+            alone.mapping,
+            alone.result,
+            alone.evaluations,
+        )
+
+
+def test_side_by_side_search_reports_an_impossible_run() -> None:
+    prob = dict(R=1, S=1, P=8, Q=8, C=8, M=8, N=1)
+    pe = [
+        {"target": "pe_spad", "type": "temporal", "factors": "P=8 Q=8 C=8 M=8"},
+        {"target": "pe_spad", "type": "bypass", "keep": ["Weights", "Inputs", "Outputs"]},
+    ]  # a 512-word input tile kept in a 192-word pe_spad: no valid mapping
+    cons = read_constraints({"mapspace_constraints": {"targets": pe}})
+    bad, good = search_many(LEVELS, MAC, prob, [(cons, 20), (Constraints(), 20)], mesh_x=MESH)
+    assert isinstance(bad, ConfigError)
+    with pytest.raises(ConfigError):
+        search(LEVELS, MAC, prob, cons, max_evaluations=20, mesh_x=MESH)
+    assert good == search(LEVELS, MAC, prob, Constraints(), max_evaluations=20, mesh_x=MESH)

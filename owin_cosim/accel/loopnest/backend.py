@@ -46,8 +46,9 @@ import math
 
 from owin_cosim.accel.cost_model import LayerCost, LevelAccesses
 from owin_cosim.accel.loopnest.levels import ComputeUnit, NestLevel
-from owin_cosim.accel.loopnest.mapper import Constraints, SearchResult, TargetConstraint, search
+from owin_cosim.accel.loopnest.mapper import Constraints, SearchResult, TargetConstraint
 from owin_cosim.accel.loopnest.nest import NestResult, summarize
+from owin_cosim.accel.loopnest.search import search_many
 from owin_cosim.accel.problem import cnn_layer_instance
 from owin_cosim.accel.spec import ChipSpec
 from owin_cosim.accel.timeloop.formats import MappingDirective
@@ -215,25 +216,23 @@ class LoopNestCostModel:
         share = self.max_evaluations // (len(templates) + 1)
         runs: list[tuple[Constraints, int]] = [(c, share) for c in templates if share >= 1]
         runs.append((Constraints(), self.max_evaluations - share * (len(runs))))
+        found_all = search_many(
+            self.levels,
+            self.compute,
+            problem,
+            runs,
+            seed=self.seed,
+            time_budget_s=math.inf,
+            mesh_x=self.mesh_x,
+        )  # side by side, one shared batch per round; each as if searched alone
         best: SearchResult | None = None
-        for constraints, budget in runs:
-            try:
-                found = search(
-                    self.levels,
-                    self.compute,
-                    problem,
-                    constraints,
-                    seed=self.seed,
-                    max_evaluations=budget,
-                    time_budget_s=math.inf,
-                    mesh_x=self.mesh_x,
-                )
-            except ConfigError:
+        for (constraints, _), found in zip(runs, found_all, strict=True):
+            if isinstance(found, ConfigError):
                 if constraints.targets:  # a template with no valid mapping: skip it
                     continue
                 if best is not None:
                     break
-                raise
+                raise found
             score = (found.result.cycles, found.result.energy_pJ)
             if best is None or score < (best.result.cycles, best.result.energy_pJ):
                 best = found

@@ -2,8 +2,8 @@
 
 :func:`build_space` turns the storage levels of a core, a CNN-layer problem and the
 :class:`~owin_cosim.accel.loopnest.constraints.Constraints` into a :class:`Space`; a
-:class:`State` is one point of it. :func:`sample` draws a valid-looking point,
-:func:`neighbour` moves one step, :func:`valid` checks fan-outs and capacities,
+:class:`State` is one point of it (:mod:`owin_cosim.accel.loopnest.moves` draws points
+and moves between them). :func:`valid` checks fan-outs and capacities,
 :func:`to_mapping` writes the Timeloop mapping and :func:`state_key` names the effective
 loop nest (equal keys, equal evaluations). The search over it:
 :mod:`owin_cosim.accel.loopnest.search`.
@@ -44,7 +44,6 @@ factorization options per dimension equals the counts ``timeloop-mapper`` prints
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,8 +58,7 @@ __all__ = [
     "Space",
     "State",
     "build_space",
-    "neighbour",
-    "sample",
+    "checked_key",
     "state_key",
     "to_mapping",
     "valid",
@@ -110,6 +108,8 @@ class Space:
     sp_cache: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[str, ...] | None] = field(
         default_factory=dict
     )
+    base: list[list[list[int]]] = field(default_factory=list)  # fixed factors (_table)
+    kept: list[frozenset[str]] = field(default_factory=list)  # fixed keeps per level
 
 
 def build_space(
@@ -228,11 +228,14 @@ def _level_factors(space: Space, st: State, i: int, k: int) -> dict[str, int]:
 
 def _table(space: Space, st: State) -> list[list[list[int]]]:
     """Every slot's factor at once: ``[level][0 temporal / 1 spatial][dim index]``."""
-    tab = [[[1] * len(DIMS), [1] * len(DIMS)] for _ in space.levels]
+    if not space.base:  # the fixed factors, once per space
+        space.base.extend([[1] * len(DIMS), [1] * len(DIMS)] for _ in space.levels)
+        for di, d in enumerate(DIMS):
+            for (i, k), v in space.fixed[d].items():
+                space.base[i][k][di] = v
+    tab = [[t[:], sp[:]] for t, sp in space.base]
     for di, d in enumerate(DIMS):
         fixed = space.fixed[d]
-        for (i, k), v in fixed.items():
-            tab[i][k][di] = v
         for slot, v in st.f[d].items():
             if slot not in fixed:
                 tab[slot[0]][slot[1]][di] = v
@@ -240,8 +243,17 @@ def _table(space: Space, st: State) -> list[list[list[int]]]:
 
 
 def _keeps(space: Space, st: State, i: int) -> set[str]:
-    out = {ds for ds, v in space.keep_fixed[i].items() if v}
-    out |= {ds for (j, ds), v in st.keep.items() if j == i and v}
+    return _all_keeps(space, st)[i]
+
+
+def _all_keeps(space: Space, st: State) -> list[set[str]]:
+    """The dataspaces each level keeps."""
+    if not space.kept:
+        space.kept.extend(frozenset(ds for ds, v in kf.items() if v) for kf in space.keep_fixed)
+    out = [set(k) for k in space.kept]
+    for (j, ds), v in st.keep.items():
+        if v:
+            out[j].add(ds)
     return out
 
 
@@ -254,7 +266,13 @@ def _spatial_x(space: Space, factors: Mapping[str, int], i: int) -> tuple[str, .
     the X dimensions are a prefix of the permutation: with a complete permutation and no
     split, ``M`` can only be on X if every dimension listed before it is too.
     """
-    used = tuple((d, v) for d, v in factors.items() if v > 1)
+    return _spatial_x_of(space, tuple((d, v) for d, v in factors.items() if v > 1), i)
+
+
+_X = tuple[str, ...] | None  # the X dimensions of a fan-out, or None if it does not fit
+
+
+def _spatial_x_of(space: Space, used: tuple[tuple[str, int], ...], i: int) -> _X:
     key = (i, used)
     if key in space.sp_cache:
         return space.sp_cache[key]
@@ -314,9 +332,14 @@ def _overfull(space: Space, st: State, problem: Mapping[str, int]) -> int | None
 
 
 def _overfull_of(
-    space: Space, st: State, problem: Mapping[str, int], tab: list[list[list[int]]]
+    space: Space,
+    st: State,
+    problem: Mapping[str, int],
+    tab: list[list[list[int]]],
+    keeps: list[set[str]] | None = None,
 ) -> int | None:
     n = len(space.levels)
+    keeps = _all_keeps(space, st) if keeps is None else keeps
     ext = [1] * len(DIMS)
     worst: int | None = None
     for i in reversed(range(n)):
@@ -326,19 +349,27 @@ def _overfull_of(
         if cap is None:
             continue
         sizes = _axes_sizes(problem, dict(zip(DIMS, ext, strict=True)))
-        if sum(sizes[ds] for ds in _keeps(space, st, i)) > cap:
+        if sum(sizes[ds] for ds in keeps[i]) > cap:
             worst = i
     return worst
 
 
 def valid(space: Space, st: State, problem: Mapping[str, int]) -> bool:
     """Whether every fan-out fits its mesh and every level's kept tiles its capacity."""
+    return checked_key(space, st, problem) is not None
+
+
+def checked_key(space: Space, st: State, problem: Mapping[str, int]) -> tuple[Any, ...] | None:
+    """:func:`state_key` of ``st`` if it is :func:`valid`, else None (one table for both)."""
     tab = _table(space, st)
     for i in range(len(space.levels)):
-        sf = dict(zip(DIMS, tab[i][1], strict=True))
-        if space.fanout[i] > 1 and not _spatial_ok(space, sf, i):
-            return False
-    return _overfull_of(space, st, problem, tab) is None
+        used = tuple((DIMS[k], v) for k, v in enumerate(tab[i][1]) if v > 1)
+        if space.fanout[i] > 1 and _spatial_x_of(space, used, i) is None:
+            return None
+    keeps = _all_keeps(space, st)
+    if _overfull_of(space, st, problem, tab, keeps) is not None:
+        return None
+    return _key_of(space, st, tab, keeps)
 
 
 def to_mapping(space: Space, st: State) -> list[MappingDirective]:
@@ -370,114 +401,20 @@ def to_mapping(space: Space, st: State) -> list[MappingDirective]:
 
 def state_key(space: Space, st: State) -> tuple[Any, ...]:
     """What decides the evaluation of ``st``: factors, effective loop orders and keeps."""
+    return _key_of(space, st, _table(space, st), _all_keeps(space, st))
+
+
+def _key_of(
+    space: Space, st: State, tab: list[list[list[int]]], keeps: list[set[str]]
+) -> tuple[Any, ...]:
     parts: list[Any] = []
-    tab = _table(space, st)
     for i in range(len(space.levels)):
         tf, sf = tab[i]
         parts.append(tuple(tf))
         parts.append(tuple(sf))
         parts.append(tuple(d for d in st.perms[i] if tf[_DIM_INDEX[d]] > 1))
-        parts.append(tuple(sorted(_keeps(space, st, i))))
+        parts.append(tuple(sorted(keeps[i])))
     return tuple(parts)
 
 
 _DIM_INDEX = {d: k for k, d in enumerate(DIMS)}
-
-
-# ---- sampling and moves ---------------------------------------------------------------------
-def _random_perm(space: Space, i: int, rng: random.Random) -> tuple[str, ...]:
-    pre = space.perm_prefix[i]
-    rest = [d for d in DIMS if d not in pre]
-    rng.shuffle(rest)
-    return (*pre, *rest)
-
-
-def _spatial_room(space: Space, st: State, slot: Slot, d: str, p: int) -> bool:
-    i = slot[0]
-    sf = _level_factors(space, st, i, 1)
-    sf[d] *= p
-    return _spatial_ok(space, sf, i)
-
-
-def sample(space: Space, problem: Mapping[str, int], rng: random.Random) -> State:
-    """A random point: prime factors to random slots (half the time spatial first), repaired."""
-    n = len(space.levels)
-    st = State(
-        {d: {} for d in DIMS},
-        [_random_perm(space, i, rng) for i in range(n)],
-        {kd: rng.random() < 0.5 for kd in space.keep_free},
-    )
-    spatial_first = rng.random() < 0.5
-    for d in DIMS:
-        slots = space.free[d]
-        if not slots:
-            continue
-        rest = space.bounds[d] // math.prod(space.fixed[d].values())
-        primes = _primes(rest)
-        rng.shuffle(primes)
-        temporal = [s for s in slots if s[1] == 0]
-        spatial = [s for s in slots if s[1] == 1]
-        for p in primes:
-            room = [s for s in spatial if _spatial_room(space, st, s, d, p)]
-            if spatial_first and room:
-                slot = rng.choice(room)
-            else:
-                cands = temporal + room
-                if not cands:
-                    cands = slots
-                slot = rng.choice(cands)
-            st.f[d][slot] = st.f[d].get(slot, 1) * p
-    _repair(space, st, problem, rng)
-    return st
-
-
-def _repair(space: Space, st: State, problem: Mapping[str, int], rng: random.Random) -> None:
-    """Move prime factors outwards until every level's tiles fit (bounded attempts)."""
-    for _ in range(64):
-        bad = _overfull(space, st, problem)
-        if bad is None:
-            return
-        inner = [
-            (d, s) for d in DIMS for s, v in st.f[d].items() if v > 1 and s[0] >= bad and s[1] == 0
-        ] or [(d, s) for d in DIMS for s, v in st.f[d].items() if v > 1 and s[0] >= bad]
-        outer_ok = [
-            (d, s) for d, s in inner if any(t[0] < bad and t[1] == 0 for t in space.free[d])
-        ]
-        if not outer_ok:
-            return
-        d, s = rng.choice(outer_ok)
-        p = rng.choice(_primes(st.f[d][s]))
-        st.f[d][s] //= p
-        dest = rng.choice([t for t in space.free[d] if t[0] < bad and t[1] == 0])
-        st.f[d][dest] = st.f[d].get(dest, 1) * p
-
-
-def neighbour(space: Space, st: State, rng: random.Random) -> State | None:
-    """One move from ``st``: a prime factor to another slot, a loop swap or a keep toggle.
-
-    ``None`` when the drawn move is not possible (the level has fewer than two free loops).
-    """
-    new = st.copy()
-    r = rng.random()
-    movable = [d for d in DIMS if len(space.free[d]) >= 2 and any(v > 1 for v in st.f[d].values())]
-    if r < 0.6 and movable:
-        d = rng.choice(movable)
-        src = rng.choice([s for s, v in st.f[d].items() if v > 1])
-        dst = rng.choice([s for s in space.free[d] if s != src])
-        p = rng.choice(_primes(st.f[d][src]))
-        new.f[d][src] //= p
-        new.f[d][dst] = new.f[d].get(dst, 1) * p
-        return new
-    if r < 0.9 or not space.keep_free:
-        i = rng.randrange(len(space.levels))
-        perm = list(new.perms[i])
-        npre = len(space.perm_prefix[i])
-        if len(perm) - npre < 2:
-            return None
-        a, b = rng.sample(range(npre, len(perm)), 2)
-        perm[a], perm[b] = perm[b], perm[a]
-        new.perms[i] = tuple(perm)
-        return new
-    kd = rng.choice(space.keep_free)
-    new.keep[kd] = not new.keep[kd]
-    return new

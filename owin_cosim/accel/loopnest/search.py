@@ -18,18 +18,17 @@ loop nest) are evaluated once.
 (:func:`~owin_cosim.accel.loopnest.batch.evaluate_batch`, the same numbers bit for bit)
 with the same random draws in the same order as one at a time: the samples are drawn,
 then scored together, then taken in order; the climb speculates that the next moves do
-not improve, draws a chunk of them, scores it, takes the moves in order up to the first
-improvement and rewinds the generator to just after it (so the draws after an
-improvement are redrawn from the improved state, as in the sequential climb; what was
-scored for nothing is kept so it is not scored twice, and does not count against the
-evaluation budget). The time budget is checked between chunks.
+not improve, scores a chunk of them, takes them in order up to the first improvement and
+rewinds the generator to just after it (what was scored for nothing is kept, and does
+not count against the budget). :func:`search_many` runs several searches of one problem
+side by side, one shared batch per round. The time budget is checked between chunks.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +39,17 @@ from owin_cosim.accel.loopnest.mapspace import (
     Space,
     State,
     build_space,
-    neighbour,
-    sample,
+    checked_key,
     state_key,
     to_mapping,
     valid,
 )
+from owin_cosim.accel.loopnest.moves import neighbour, sample
 from owin_cosim.accel.loopnest.nest import NestResult, evaluate
 from owin_cosim.accel.timeloop.formats import MappingDirective
 from owin_cosim.errors import ConfigError
 
-__all__ = ["Progress", "SearchResult", "search"]
+__all__ = ["Progress", "SearchResult", "search", "search_many"]
 
 #: Called as ``progress(evaluations_done, max_evaluations)`` after every new evaluation.
 Progress = Callable[[int, int], None]
@@ -136,24 +135,138 @@ def search(
     >>> res.result.cycles, res.evaluations <= 50
     (24, True)
     """
-    if max_evaluations < 1:
-        raise ConfigError(None, "max_evaluations", "expected an integer >= 1")
-    bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics:
-        raise ConfigError(None, "optimization_metrics", f"expected some of {METRICS}, got {bad}")
+    _check_args(max_evaluations, metrics)
+    if batched:
+        args = (constraints, seed, max_evaluations, time_budget_s, mesh_x, metrics, progress)
+        (out,) = _drive(levels, compute, problem, [_batched_steps(levels, compute, problem, *args)])
+        if isinstance(out, ConfigError):
+            raise out
+        return out
     rng = random.Random(seed)
     space = build_space(levels, compute, problem, constraints, mesh_x)
     ev = _Evaluations(
         space, levels, compute, dict(problem), metrics, max_evaluations, time_budget_s, progress
     )
-    pool = (_sample_pool_batched if batched else _sample_pool)(ev, rng)
+    pool = _sample_pool(ev, rng)
     if ev.best is None:
         raise ConfigError(None, "mapping", "no valid mapping found within the budget")
-    (_climb_batched if batched else _climb)(ev, pool, rng)
+    _climb(ev, pool, rng)
+    return _finish(ev)
+
+
+def search_many(
+    levels: list[NestLevel],
+    compute: ComputeUnit,
+    problem: Mapping[str, int],
+    runs: Sequence[tuple[Constraints, int]],
+    *,
+    seed: int = 0,
+    time_budget_s: float = 30.0,
+    mesh_x: Mapping[str, int] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> list[SearchResult | ConfigError]:
+    """Batched :func:`search` of one problem under several ``(constraints, budget)`` runs.
+
+    The runs advance side by side and share one ``evaluate_batch`` call per round (its
+    rows do not depend on each other); each run gives what :func:`search` gives for it
+    alone, or the :class:`ConfigError` that raises.
+
+    Examples
+    --------
+    >>> lv = [NestLevel("DRAM", 1, None, 1, None, None, 100.0, 100.0, 100.0),
+    ...       NestLevel("buf", 4, 64, 1, None, None, 1.0, 1.0, 1.0)]
+    >>> mac, prob = ComputeUnit("mac", 4, 1.0), dict(R=3, S=1, P=8, Q=1, C=1, M=4, N=1)
+    >>> a, b = search_many(lv, mac, prob, [(Constraints(), 50), (Constraints(), 20)])
+    >>> a.result == search(lv, mac, prob, Constraints(), max_evaluations=50).result
+    True
+    """
+    for _, budget in runs:
+        _check_args(budget, metrics)
+    gens = [
+        _batched_steps(
+            levels, compute, problem, c, seed, budget, time_budget_s, mesh_x, metrics, None
+        )
+        for c, budget in runs
+    ]
+    return _drive(levels, compute, problem, gens)
+
+
+def _check_args(max_evaluations: int, metrics: Sequence[str]) -> None:
+    if max_evaluations < 1:
+        raise ConfigError(None, "max_evaluations", "expected an integer >= 1")
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise ConfigError(None, "optimization_metrics", f"expected some of {METRICS}, got {bad}")
+
+
+#: What a batched search asks for: score these keys (not scored yet) into this memo.
+_Request = tuple["_Evaluations", list[tuple[Any, ...]]]
+_Steps = Generator[_Request, None, SearchResult]
+
+
+def _batched_steps(
+    levels: list[NestLevel],
+    compute: ComputeUnit,
+    problem: Mapping[str, int],
+    constraints: Constraints,
+    seed: int,
+    max_evaluations: int,
+    time_budget_s: float,
+    mesh_x: Mapping[str, int] | None,
+    metrics: Sequence[str],
+    progress: Progress | None,
+) -> _Steps:
+    """The batched search as a generator of scoring requests (driven by :func:`_drive`)."""
+    rng = random.Random(seed)
+    space = build_space(levels, compute, problem, constraints, mesh_x)
+    ev = _Evaluations(
+        space, levels, compute, dict(problem), metrics, max_evaluations, time_budget_s, progress
+    )
+    pool = yield from _sample_pool_batched(ev, rng)
+    if ev.best is None:
+        raise ConfigError(None, "mapping", "no valid mapping found within the budget")
+    yield from _climb_batched(ev, pool, rng)
+    return _finish(ev)
+
+
+def _drive(
+    levels: list[NestLevel],
+    compute: ComputeUnit,
+    problem: Mapping[str, int],
+    gens: Sequence[_Steps],
+) -> list[SearchResult | ConfigError]:
+    """Run batched searches side by side, one shared batch per round; results in order."""
+    out: list[SearchResult | ConfigError | None] = [None] * len(gens)
+    waiting: dict[int, _Request] = {}
+
+    def advance(k: int) -> None:
+        try:
+            waiting[k] = next(gens[k])
+        except StopIteration as stop:
+            out[k] = stop.value
+        except ConfigError as err:
+            out[k] = err
+
+    for k in range(len(gens)):
+        advance(k)
+    while waiting:
+        reqs = sorted(waiting.items())
+        waiting.clear()
+        keys = [key for _, (_, todo) in reqs for key in todo]
+        arrays = arrays_from_keys(keys, len(levels))
+        cycles, energy = (a.tolist() for a in evaluate_batch(levels, compute, problem, *arrays))
+        at = 0
+        for k, (ev, todo) in reqs:
+            ev.store(todo, cycles[at : at + len(todo)], energy[at : at + len(todo)])
+            at += len(todo)
+            advance(k)
+    return [r for r in out if r is not None]
+
+
+def _finish(ev: _Evaluations) -> SearchResult:
     assert ev.best is not None
-    best_state = ev.best[1]
-    mapping = to_mapping(space, best_state)
-    result = evaluate(levels, compute, ev.problem, mapping)
+    mapping = to_mapping(ev.space, ev.best[1])
+    result = evaluate(ev.levels, ev.compute, ev.problem, mapping)
     return SearchResult(mapping, result, len(ev.cache))
 
 
@@ -179,19 +292,18 @@ class _Evaluations:
         self.best: tuple[_Score, State] | None = None
         self.memo: dict[tuple[Any, ...], _Score] = {}  # every score computed, batched
 
-    def score_all(self, keys: Sequence[tuple[Any, ...]]) -> None:
-        """Score, in one batch, the ``keys`` not scored yet (kept in ``memo``)."""
-        todo = list(dict.fromkeys(k for k in keys if k not in self.memo and k not in self.cache))
-        if not todo:
-            return
-        arrays = arrays_from_keys(todo, len(self.levels))
-        cycles, energy = evaluate_batch(self.levels, self.compute, self.problem, *arrays)
-        for key, c, e in zip(todo, cycles.tolist(), energy.tolist(), strict=True):
+    def todo(self, keys: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The ``keys`` not scored yet, each once, in order."""
+        return list(dict.fromkeys(k for k in keys if k not in self.memo and k not in self.cache))
+
+    def store(self, keys: Sequence[tuple[Any, ...]], cycles: list[int], pj: list[float]) -> None:
+        """Keep the batch scores of ``keys`` (cycles, energy in pJ) in ``memo``."""
+        for key, c, e in zip(keys, cycles, pj, strict=True):
             value = {"delay": float(c), "energy": e, "edp": c * e}
             self.memo[key] = (*(value[m] for m in self.metrics), float(c), e)
 
     def commit(self, key: tuple[Any, ...], st: State) -> _Score | None:
-        """:meth:`run` for a candidate already scored by :meth:`score_all`."""
+        """:meth:`run` for a candidate already scored (:meth:`store`)."""
         if key in self.cache:
             return self.cache[key]
         if len(self.cache) >= self.max_evaluations:
@@ -275,7 +387,9 @@ def _climb(ev: _Evaluations, pool: list[tuple[_Score, int, State]], rng: random.
             starts[j], scores[j], idle[j] = cand, score, 0
 
 
-def _sample_pool_batched(ev: _Evaluations, rng: random.Random) -> list[tuple[_Score, int, State]]:
+def _sample_pool_batched(
+    ev: _Evaluations, rng: random.Random
+) -> Generator[_Request, None, list[tuple[_Score, int, State]]]:
     """:func:`_sample_pool` with the samples drawn first, then scored in one batch."""
     space, prob, max_evaluations = ev.space, ev.problem, ev.max_evaluations
     n_random = max(1, max_evaluations // 3)
@@ -285,12 +399,14 @@ def _sample_pool_batched(ev: _Evaluations, rng: random.Random) -> list[tuple[_Sc
     while len(seen) < n_random and attempts < 50 * max_evaluations and not ev.timed_out():
         attempts += 1
         st = sample(space, prob, rng)
-        if not valid(space, st, prob):
+        key = checked_key(space, st, prob)
+        if key is None:
             continue
-        key = state_key(space, st)
         seen.add(key)
         drawn.append((attempts, st, key))
-    ev.score_all([key for _, _, key in drawn])
+    todo = ev.todo([key for _, _, key in drawn])
+    if todo:
+        yield ev, todo
     pool: list[tuple[_Score, int, State]] = []
     for attempt, st, key in drawn:
         score = ev.commit(key, st)
@@ -339,9 +455,10 @@ def _speculate(ev: _Evaluations, cl: _Climbers, rng: random.Random, chunk: int) 
         else:
             cl.idle[j] += 1
             cand = neighbour(space, cl.starts[j], rng)
-        if cand is None or not valid(space, cand, prob):
+        key = None if cand is None else checked_key(space, cand, prob)
+        if key is None:
             continue
-        key = state_key(space, cand)
+        assert cand is not None
         if key not in ev.cache:
             new.add(key)
         if restart:
@@ -353,7 +470,7 @@ def _speculate(ev: _Evaluations, cl: _Climbers, rng: random.Random, chunk: int) 
 
 def _climb_batched(
     ev: _Evaluations, pool: list[tuple[_Score, int, State]], rng: random.Random
-) -> None:
+) -> Generator[_Request, None, None]:
     """:func:`_climb` scoring speculative chunks of moves in batches (module docstring)."""
     pool.sort(key=lambda t: (t[0], t[1]))
     starts = [t[2] for t in pool[:_N_CLIMBERS]]
@@ -362,7 +479,9 @@ def _climb_batched(
     while not ev.out_of_budget() and cl.steps < 30 * ev.max_evaluations:
         scores = list(cl.scores)
         moves = _speculate(ev, cl, rng, chunk)  # cl: the state if nothing improves
-        ev.score_all([m.key for m in moves])
+        todo = ev.todo([m.key for m in moves])
+        if todo:
+            yield ev, todo
         improved = False
         for m in moves:
             score = ev.commit(m.key, m.st)
