@@ -9,11 +9,13 @@ coordinator's view, with a warm cache (the precompiled header exists):
 - *fresh*: a new worker process (Python start, ns-3 import, owin-cosim's C++ code,
   scenario build);
 - *pool, forked on request*: a child of the pool's fork server, forked when asked for (it
-  builds the scenario: cppyy still generates its call wrappers then);
+  builds the scenario then; the server rehearsed each scenario once before it was ready,
+  so cppyy's call wrappers and cling's template instances exist already);
 - *pool, prepared*: a child forked by ``pool.prepare(...)`` ``head start`` seconds
   earlier (what ``compare`` does: every policy's worker is prepared at once).
 
-The fork server's own start (once per pool) is reported beside. Medians of ``--reps``
+The fork server's own start (once per pool: ns-3's import and the rehearsal of both
+scenarios) is reported beside. Medians of ``--reps``
 runs; the machine's load average is printed, since these machines are shared.
 """
 
@@ -84,7 +86,9 @@ def main() -> None:
         "by `benchmarks/bench_ns3_pool.py`. Start-up = asking for a worker to a configured "
         f"scenario (4 devices), warm cache; medians of {args.reps} runs. *Prepared* = "
         "forked by `pool.prepare` a *head start* earlier (as `compare` does for every "
-        "policy); *forked on request* still builds the scenario after the request.",
+        "policy); *forked on request* builds the scenario after the request, in a child of a "
+        "server that rehearsed both scenarios once (its start includes that). The machine "
+        "is shared: other sessions' processes ran meanwhile.",
         "",
         "| scenario | fresh worker s | fork server start (once) s | pool, forked on request s "
         "| pool, prepared s (head start s) |",

@@ -42,10 +42,26 @@ if not ns3_installed():
 pytestmark = pytest.mark.ns3
 
 _SCENARIOS = ("lte-uplink", "wifi-ax-uplink")
+#: Runs by name: the two scenarios as they are, and other parameters and seeds of each
+#: (the pool's server rehearsed other runs of both before any of these).
+_RUNS: dict[str, tuple[dict[str, Any], int]] = {
+    "lte-uplink": ({"scenario": "lte-uplink"}, 2),
+    "wifi-ax-uplink": ({"scenario": "wifi-ax-uplink"}, 2),
+    "lte-50-pf": (
+        {"scenario": "lte-uplink", "params": {"ul_bandwidth_rbs": 50, "scheduler": "pf"}},
+        7,
+    ),
+    "wifi-40-udp": (
+        {"scenario": "wifi-ax-uplink", "params": {"channel_width_mhz": 40, "transport": "udp"}},
+        5,
+    ),
+}
 
 
-def _problem(scenario: str) -> Problem:
-    return assemble(_tiny_scenario({"scenario": scenario}), Path("tiny.yaml"))
+def _problem(run: str) -> Problem:
+    backend, seed = _RUNS[run]
+    scenario = _tiny_scenario(backend).model_copy(update={"seed": seed})
+    return assemble(scenario, Path("tiny.yaml"))
 
 
 def _files(problem: Problem, out: Path, net: NetworkBackend | None = None) -> dict[str, bytes]:
@@ -57,16 +73,25 @@ def _files(problem: Problem, out: Path, net: NetworkBackend | None = None) -> di
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
-    """Each scenario's results from a fresh worker process (no pool)."""
+    """Each run's results from a fresh worker process (no pool)."""
     assert current_pool() is None
     base = tmp_path_factory.mktemp("fresh")
-    return {s: _files(_problem(s), base / s) for s in _SCENARIOS}
+    return {run: _files(_problem(run), base / run) for run in _RUNS}
 
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[WorkerPool]:
     with worker_pool() as p:
         yield p
+
+
+def test_one_pool_serves_different_runs_in_a_row(
+    fresh: dict[str, dict[str, bytes]], pool: WorkerPool, tmp_path: Path
+) -> None:
+    """Children forked on request, one run after another, alternating scenarios."""
+    order = ["lte-50-pf", "wifi-ax-uplink", "lte-uplink", "wifi-40-udp", "lte-50-pf"]
+    for i, run in enumerate(order):
+        assert _files(_problem(run), tmp_path / f"{i}-{run}") == fresh[run], run
 
 
 @pytest.mark.parametrize("scenario", _SCENARIOS)
@@ -108,7 +133,7 @@ def test_two_runs_at_once_from_one_pool_do_not_interfere(
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors and got == fresh
+    assert not errors and got == {s: fresh[s] for s in _SCENARIOS}
 
 
 def test_a_leased_worker_refuses_a_configure_for_another_run(pool: WorkerPool) -> None:
@@ -154,7 +179,7 @@ _OWNER = textwrap.dedent(
     from owin_cosim.network.ns3.pool import worker_pool
     # A scenario no child can build: it fails at once and waits for its coordinator.
     request = {{"op": "configure", "scenario": "none", "params": {{}}, "devices": [], "seed": 1}}
-    with worker_pool() as pool:
+    with worker_pool(rehearse=()) as pool:
         (prepared,) = pool.prepare(request)
         lease = pool.lease({{**request, "seed": 2}})
         print(json.dumps({{"server": pool.proc.pid, "children": [prepared, lease.pid],

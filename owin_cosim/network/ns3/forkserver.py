@@ -1,13 +1,16 @@
 """The ns-3 worker pool's fork server: ns-3 imported once, a fresh child per run.
 
 Started by :class:`~owin_cosim.network.ns3.pool.WorkerPool` (``python -m
-owin_cosim.network.ns3.forkserver --socket PATH --run-dir DIR --owner-pid PID``). It
-imports ns-3 with the precompiled header, compiles owin-cosim's C++ code (and, by taking
-the addresses of its entry points, has cling generate their machine code now rather
-than in every run), prints ``ready`` and then forks one child per request. No ns-3
-function has run at that point: no simulator, no node, no random stream, no
-``Config`` value exists, so every child starts from the state a fresh worker has
-right after its import.
+owin_cosim.network.ns3.forkserver --socket PATH --run-dir DIR --owner-pid PID
+[--rehearse SCENARIOS]``). It imports ns-3 with the precompiled header, compiles
+owin-cosim's C++ code (and, by taking the addresses of its entry points, has cling
+generate their machine code now rather than in every run), rehearses a tiny run of each
+scenario named by ``--rehearse`` (comma-separated; so that cppyy's call wrappers and
+cling's template instances exist before any fork) and puts ns-3's global state back as
+it was after the import (:mod:`~owin_cosim.network.ns3.rehearsal`), prints ``ready``
+and then forks one child per request. Every child starts from the state a fresh worker
+has right after its import: no simulator, no node, no ``Config`` value, the random
+stream counter, the address and uid counters at their start.
 
 A child is a worker (:class:`~owin_cosim.network.ns3.worker.Worker`) for one run: it
 builds the scenario of the ``configure`` request it was forked for at once, binds
@@ -49,6 +52,7 @@ from typing import Any
 
 from owin_cosim.network.ns3.access import new_token
 from owin_cosim.network.ns3.protocol import MAX_FRAME_BYTES, reply
+from owin_cosim.network.ns3.rehearsal import rehearse
 from owin_cosim.network.ns3.worker import Worker
 
 __all__ = ["PreparedWorker", "Server", "configure_key", "main"]
@@ -352,11 +356,13 @@ def _read_line(conn: socket.socket) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m owin_cosim.network.ns3.forkserver --socket P --run-dir D --owner-pid N``."""
+    """``python -m owin_cosim.network.ns3.forkserver --socket P --run-dir D --owner-pid N``
+    (and ``--rehearse S1,S2``)."""
     parser = argparse.ArgumentParser(prog="owin-cosim ns3-forkserver")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--owner-pid", type=int, required=True)
+    parser.add_argument("--rehearse", default="", help="scenarios to rehearse, comma-separated")
     args = parser.parse_args(argv)
     os.environ.setdefault("CPPYY_CRASH_QUIET", "1")
     run_dir = Path(args.run_dir)
@@ -364,8 +370,9 @@ def main(argv: list[str] | None = None) -> None:
     import ns3_scenarios.common  # noqa: F401  (what every child imports: once, here)
     from owin_cosim.network.ns3.environment import import_ns3
 
-    _, cppyy, _ = import_ns3()
+    ns, cppyy, owin = import_ns3()
     _prewarm(cppyy)
+    rehearse(ns, owin, [name for name in args.rehearse.split(",") if name])
     server = Server(Path(args.socket), run_dir, args.owner_pid)
     try:
         server.serve()

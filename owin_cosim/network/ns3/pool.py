@@ -4,10 +4,12 @@ A fresh worker spends seconds importing ns-3 (cppyy, the precompiled header, owi
 C++ code) before it builds its scenario. Inside :func:`worker_pool`, every
 :class:`~owin_cosim.network.ns3.backend.Ns3Uplink` that would start a local worker
 instead leases a child of one fork server (:mod:`~owin_cosim.network.ns3.forkserver`)
-that imported ns-3 once and forks before any ns-3 function runs, so each child starts
-from the same state as a fresh worker and gives the same results bit for bit. A run
-known in advance can be *prepared* (:meth:`PoolClient.prepare`): its children build the
-scenario at once, and the coordinator finds them configured.
+that imported ns-3 once and rehearsed each scenario once (so cppyy's call wrappers exist
+before any fork: a child builds its scenario in a fraction of a second), then put
+ns-3's global state back as it was (:mod:`~owin_cosim.network.ns3.rehearsal`): each
+child starts from the same state as a fresh worker and gives the same results bit for
+bit. A run known in advance can be *prepared* (:meth:`PoolClient.prepare`): its children
+build the scenario at once, and the coordinator finds them configured.
 
 Examples
 --------
@@ -45,6 +47,7 @@ from owin_cosim.errors import Ns3WorkerError
 from owin_cosim.network.base import NetworkRef, UplinkDevice
 from owin_cosim.network.ns3.access import make_run_dir
 from owin_cosim.network.ns3.config import Ns3Config
+from owin_cosim.network.ns3.rehearsal import REHEARSALS
 
 __all__ = [
     "POOL_ENV",
@@ -182,9 +185,12 @@ class PoolClient:
 
 class WorkerPool(PoolClient):
     """Starts and owns a fork server; :meth:`close` (or ``with``) ends it and its
-    children. Usually made by :func:`worker_pool`."""
+    children. Usually made by :func:`worker_pool`; ``rehearse``: the scenarios its
+    server rehearses before it is ready (see :func:`worker_pool`)."""
 
-    def __init__(self, startup_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, startup_timeout_s: float = 120.0, rehearse: Sequence[str] = REHEARSALS
+    ) -> None:
         from owin_cosim.network.ns3.backend import _import_path
         from owin_cosim.network.ns3.environment import ensure_pch
 
@@ -203,6 +209,8 @@ class WorkerPool(PoolClient):
                 str(self.dir),
                 "--owner-pid",
                 str(os.getpid()),
+                "--rehearse",
+                ",".join(rehearse),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -285,12 +293,19 @@ def current_pool() -> PoolClient | None:
 
 
 @contextlib.contextmanager
-def worker_pool(startup_timeout_s: float = 120.0) -> Iterator[WorkerPool]:
+def worker_pool(
+    startup_timeout_s: float = 120.0, rehearse: Sequence[str] = REHEARSALS
+) -> Iterator[WorkerPool]:
     """Run the block with a pool of pre-started ns-3 workers.
 
     Every local ns-3 worker started inside (by this process, or by processes it starts,
     through ``$OWIN_COSIM_NS3_POOL``) is a fresh child of the pool's fork server. The
     server and all children are gone when the block ends, however it ends.
+
+    The server rehearses each scenario of ``rehearse`` once before it is ready (seconds,
+    once per pool), so that a child for one of them builds it in a fraction of a second;
+    a child for another scenario builds it as a fresh worker would (seconds). Results
+    are the same either way.
 
     Raises
     ------
@@ -299,7 +314,7 @@ def worker_pool(startup_timeout_s: float = 120.0) -> Iterator[WorkerPool]:
     Ns3WorkerError
         If the fork server does not start within ``startup_timeout_s``.
     """
-    pool = WorkerPool(startup_timeout_s)
+    pool = WorkerPool(startup_timeout_s, rehearse)
     before = os.environ.get(POOL_ENV)
     _ACTIVE.append(pool)
     os.environ[POOL_ENV] = str(pool.path)
@@ -332,6 +347,7 @@ def pool_for_runs(network: NetworkRef, runs: int) -> Iterator[PoolClient | None]
     ):
         yield None
         return
-    with worker_pool(config.startup_timeout_s) as pool:
+    rehearse = tuple(s for s in REHEARSALS if s == config.scenario)
+    with worker_pool(config.startup_timeout_s, rehearse) as pool:
         pool.prepare(network, count=min(runs, 8))
         yield pool
