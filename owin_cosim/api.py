@@ -18,7 +18,7 @@ Examples
 (2.0, 1.0)
 >>> result = run(scenario, policy="pacs")  # doctest: +SKIP
 >>> round(result.makespan_s * 1e3, 2)      # doctest: +SKIP
-36.21
+36.22
 """
 
 from __future__ import annotations

@@ -119,7 +119,6 @@ class _Run:
         self.arbiter: DramArbiter[tuple[int, int]] = DramArbiter()
         self.tokens: dict[tuple[int, int], int] = {}
         self.predicted: dict[tuple[int, int], float] = {}
-        self.part_span: dict[tuple[int, int], tuple[float, float]] = {}
         self.dram_trace: list[tuple[float, float]] = [(0.0, 0.0)]
         self.dispatched: list[int] = []  # layers in dispatch order (the executed core order)
         self.priority, self.fixed, self.turn_after = _schedule_arrays(plan, problem)
@@ -216,7 +215,7 @@ class _Run:
         option = self.problem.dag.layer_options[v][c.option]
         self.option_of[v], self.cores_of[v], self.inputs_at[v] = c.option, c.cores, c.inputs_s
         self.noc_pJ[v] = noc_energy_pJ(self.problem, v, option, c.cores, self.cores_of)
-        self.parts_left[v] = option.group
+        self.parts_left[v] = len(option.flows)  # one DRAM flow per distinct part
         for j in c.cores:
             self.core_queue[j].append(v)
             self.free_s[j] = c.end_s
@@ -238,14 +237,13 @@ class _Run:
     def start_layer(self, v: int) -> None:
         self.start[v] = self.now
         option = self.problem.dag.layer_options[v][int(self.option_of[v])]
-        for i, part in enumerate(option.parts):
-            self.arbiter.add((v, i), part.compute_s, part.dram_s, self.now)
+        for i, (part, count) in enumerate(option.flows):
+            self.arbiter.add((v, i), part.compute_s, part.dram_s, self.now, count)
 
     def on_part_done(self, key: tuple[int, int]) -> None:
         v = key[0]
         self.arbiter.remove(key, self.now)
         del self.tokens[key], self.predicted[key]
-        self.part_span[key] = (float(self.start[v]), self.now)
         self.parts_left[v] -= 1
         if self.parts_left[v] > 0:
             return

@@ -67,8 +67,12 @@ def arrival_at_cores(
     for p in dag.preds[v]:
         sources = cores_of[p]
         nbytes = dag.out_bytes[p] * fraction / len(sources)
-        for src in sources:
-            np.maximum(arrive, finish[p] + noc.transfer_s(nbytes, src), out=arrive)
+        if len(sources) == 1:
+            np.maximum(arrive, finish[p] + noc.transfer_s(nbytes, sources[0]), out=arrive)
+            continue
+        hops = noc.hops[list(sources)]  # one row per source core, all sent in parallel
+        moves = np.where(hops > 0, nbytes / noc.link_bytes_per_s + hops * noc.hop_latency_s, 0.0)
+        np.maximum(arrive, finish[p] + moves.max(axis=0), out=arrive)
     return arrive
 
 
@@ -102,7 +106,7 @@ def choose(
 ) -> Choice:
     """The dispatch decision for ready layer ``v`` (see the module docstring)."""
     options = problem.dag.layer_options[v]
-    types = problem.chip_types
+    pools = [np.asarray(t.cores, dtype=np.int64) for t in problem.chip_types]
     arrivals: dict[float, np.ndarray] = {}
     best: tuple[tuple[float, int, int, tuple[int, ...]], Choice] | None = None
     for k, option in enumerate(options):
@@ -117,13 +121,17 @@ def choose(
         if fixed is not None:
             cores = tuple(fixed)
         else:
-            pool = types[option.core_type].cores
-            ranked = sorted(pool, key=lambda j: (begin_at[j], j))
-            cores = tuple(sorted(ranked[: option.group]))
-        begin = float(max(begin_at[j] for j in cores))
-        inputs = float(max(arrivals[fraction][j] for j in cores))
-        parts = option.parts
-        took = arbiter.preview([p.compute_s for p in parts], [p.dram_s for p in parts])
+            pool = pools[option.core_type]
+            # stable sort: ties by core number (the pool is in core order)
+            ranked = pool[np.argsort(begin_at[pool], kind="stable")[: option.group]]
+            cores = tuple(sorted(int(j) for j in ranked))
+        idx = list(cores)
+        begin = float(begin_at[idx].max())
+        inputs = float(arrivals[fraction][idx].max())
+        flows = option.flows
+        took = arbiter.preview(
+            [p.compute_s for p, _ in flows], [p.dram_s for p, _ in flows], [c for _, c in flows]
+        )
         end = begin + max(took)
         key = (end, option.group, option.core_type, cores)
         if best is None or key < best[0]:

@@ -58,22 +58,29 @@ def demand_of(compute_s: float, dram_s: float) -> float:
     return dram_s / compute_s
 
 
-def max_min_fair(demands: Sequence[float], capacity: float = 1.0) -> list[float]:
+def max_min_fair(
+    demands: Sequence[float], capacity: float = 1.0, counts: Sequence[int] | None = None
+) -> list[float]:
     """Max-min fair shares of ``capacity`` (water-filling), in the order of ``demands``.
 
-    Ties in demand are served in index order, so the result is deterministic.
+    ``counts[i]`` identical flows stand behind entry ``i`` (the equal parts of a split
+    layer, which run in lockstep); each of them gets the returned share. Ties in demand
+    are served in index order, so the result is deterministic.
 
     >>> max_min_fair([1.0, 1.0]), max_min_fair([0.2, 1.0], 1.0)
     ([0.5, 0.5], [0.2, 0.8])
+    >>> max_min_fair([1.0, 1.0], counts=[3, 1])
+    [0.25, 0.25]
     """
+    many = [1] * len(demands) if counts is None else counts
     order = sorted(range(len(demands)), key=lambda i: (demands[i], i))
     shares = [0.0] * len(demands)
-    left, remaining = len(demands), capacity
+    left, remaining = sum(many), capacity
     for i in order:
         share = min(demands[i], remaining / left)
         shares[i] = share
-        remaining = max(0.0, remaining - share)
-        left -= 1
+        remaining = max(0.0, remaining - share * many[i])
+        left -= many[i]
     return shares
 
 
@@ -84,6 +91,8 @@ class Flow:
     compute_s: float
     dram_s: float
     demand: float
+    #: Identical parts behind this flow (a split layer's equal parts run in lockstep).
+    count: int = 1
     share: float = -1.0
     #: Seconds per unit of work at the current share (``inf``: stalled).
     period: float = 0.0
@@ -134,7 +143,7 @@ class DramArbiter(Generic[K]):
     @property
     def total_share(self) -> float:
         """Sum of the shares in force (never above 1)."""
-        return sum(f.share for f in self._flows.values())
+        return sum(f.share * f.count for f in self._flows.values())
 
     def shares(self) -> dict[K, float]:
         """The share of every flow now."""
@@ -142,14 +151,15 @@ class DramArbiter(Generic[K]):
 
     def _share_out(self, now: float) -> None:
         flows = list(self._flows.values())
-        for f, share in zip(flows, max_min_fair([f.demand for f in flows]), strict=True):
+        shares = max_min_fair([f.demand for f in flows], counts=[f.count for f in flows])
+        for f, share in zip(flows, shares, strict=True):
             f.set_share(share, now)
 
-    def add(self, key: K, compute_s: float, dram_s: float, now: float) -> None:
-        """Start a flow at ``now``; every share is recomputed."""
+    def add(self, key: K, compute_s: float, dram_s: float, now: float, count: int = 1) -> None:
+        """Start a flow (``count`` identical parts) at ``now``; every share is recomputed."""
         if key in self._flows:
             raise ValueError(f"flow {key!r} is already running")
-        flow = Flow(compute_s, dram_s, demand_of(compute_s, dram_s), period=math.inf)
+        flow = Flow(compute_s, dram_s, demand_of(compute_s, dram_s), count, period=math.inf)
         self._flows[key] = flow
         self._share_out(now)
 
@@ -166,15 +176,21 @@ class DramArbiter(Generic[K]):
         """:meth:`finish_s` of every flow, in the order they were added."""
         return {k: f.end for k, f in self._flows.items()}
 
-    def preview(self, compute_s: Sequence[float], dram_s: Sequence[float]) -> list[float]:
-        """How long new parts would take if they started now and nothing else changed.
+    def preview(
+        self, compute_s: Sequence[float], dram_s: Sequence[float], counts: Sequence[int]
+    ) -> list[float]:
+        """How long new flows would take if they started now and nothing else changed.
 
-        Used by dispatch to estimate a candidate's finish: the new parts and the
-        running flows are shared out together, and each new part's time is its pace.
+        Used by dispatch to estimate a candidate's finish: the new flows (``counts[i]``
+        parts each) and the running ones are shared out together, and each new flow's
+        time is its pace.
         """
-        demands = [f.demand for f in self._flows.values()]
+        running = list(self._flows.values())
         new = [demand_of(c, d) for c, d in zip(compute_s, dram_s, strict=True)]
-        shares = max_min_fair(demands + new)[len(demands) :]
+        shares = max_min_fair(
+            [f.demand for f in running] + new,
+            counts=[f.count for f in running] + list(counts),
+        )[len(running) :]
         return [
             Flow(c, d, dem).pace(share)
             for c, d, dem, share in zip(compute_s, dram_s, new, shares, strict=True)

@@ -12,7 +12,8 @@ near-equal parts, each costed by the cost model as its own smaller problem:
 - a layer with fewer than ``g`` of both has no ``g``-way split.
 
 Group sizes are the powers of two up to the type's core count, plus the count itself
-(``accelerator.max_split_cores`` caps them). Each option keeps its parts' costs alone on
+(``accelerator.max_split_cores`` caps them); a larger group is costed only while the
+previous one paid off (:data:`SPLIT_GAIN`). Each option keeps its parts' costs alone on
 the chip (compute-side time, DRAM time at the whole bandwidth, bytes, cycles, energy);
 the coordinator shares the DRAM between the parts running at once
 (:mod:`owin_cosim.sim.dram`) and moves outputs between cores over the NoC.
@@ -28,8 +29,9 @@ the coordinator shares the DRAM between the parts running at once
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from owin_cosim.accel.cost_model import CostModel, LayerCost
@@ -92,6 +94,9 @@ class ExecOption:
     core_type: int
     split: str
     parts: tuple[PartCost, ...]
+    #: The distinct parts and how many of each: equal parts run in lockstep, so the
+    #: coordinator moves each distinct part as one DRAM flow of that many parts.
+    flows: tuple[tuple[PartCost, int], ...] = field(init=False, compare=False, repr=False)
 
     @property
     def group(self) -> int:
@@ -122,6 +127,12 @@ class ExecOption:
     @property
     def dram_bytes(self) -> float:
         return sum(p.dram_bytes for p in self.parts)
+
+    def __post_init__(self) -> None:
+        seen: dict[PartCost, int] = {}
+        for p in self.parts:
+            seen[p] = seen.get(p, 0) + 1
+        object.__setattr__(self, "flows", tuple(seen.items()))
 
 
 def group_sizes(count: int, cap: int | None = None) -> tuple[int, ...]:
@@ -178,11 +189,18 @@ def _part(cost: LayerCost, info: CoreTypeInfo, word_bytes: int) -> PartCost:
     )
 
 
+def _shape(layer: Layer) -> Layer:
+    """What a cost depends on: the layer without its name and group."""
+    return replace(layer, name="", group="")
+
+
 def _price(
     model: CostModel, layers: Sequence[Layer], progress: Callable[[int], None]
 ) -> dict[Layer, LayerCost | ConfigError]:
     """Cost every distinct shape once; a shape no mapping fits keeps its error."""
-    shapes = list(dict.fromkeys(replace(x, name="", group="") for x in layers))
+    shapes = list(dict.fromkeys(_shape(x) for x in layers))
+    if not shapes:
+        return {}
     batch = getattr(model, "layer_costs", None)  # remote estimators answer in batches
     out: dict[Layer, LayerCost | ConfigError] = {}
     if batch is not None:
@@ -198,6 +216,11 @@ def _price(
     return out
 
 
+#: A group twice as large is costed only while the previous doubling paid off: the
+#: layer alone got at least this much faster (otherwise larger groups are not tried).
+SPLIT_GAIN = 0.95
+
+
 def cost_options(
     layers: Sequence[Layer],
     models: Sequence[CostModel],
@@ -208,53 +231,80 @@ def cost_options(
 ) -> list[tuple[ExecOption, ...]]:
     """Every layer's options, costed with the model of each core type that runs it.
 
+    Group sizes are tried in increasing order, in rounds (one batch of shapes per core
+    type and round, so a remote estimator answers a round at once); a layer stops
+    growing on a type when a larger group is not :data:`SPLIT_GAIN` faster alone than
+    the best smaller one, cannot be split that many ways, or does not fit. The options
+    a layer has are the ones costed (the dispatch and the lower bound use those).
+
     Raises
     ------
     ConfigError
         When a layer has no option: no core type runs its kind, or no mapping of it
         fits any core (the cost model's own message for the last type tried).
     """
-    plans: list[list[tuple[int, str, list[Layer]]]] = []
-    wanted: list[list[Layer]] = [[] for _ in types]
-    for layer in layers:
-        mine = []
-        for t, info in enumerate(types):
-            if not info.runs_kind(str(layer.op)):
-                continue
-            for g in group_sizes(info.count, max_split):
-                try:
-                    dim, parts = split_layer(layer, g)
-                except ValueError:
-                    continue
-                mine.append((t, dim, parts))
-                wanted[t].extend(parts)
-        plans.append(mine)
-    total = sum(len(dict.fromkeys(replace(x, name="", group="") for x in w)) for w in wanted)
+    sizes = [group_sizes(info.count, max_split) for info in types]
+    # (layer, type) -> index of the next group size to try; absent: stopped
+    growing = {
+        (v, t): 0
+        for v, layer in enumerate(layers)
+        for t, info in enumerate(types)
+        if info.runs_kind(str(layer.op))
+    }
+    best: dict[tuple[int, int], float] = {}
+    options: list[list[ExecOption]] = [[] for _ in layers]
+    errors: dict[int, ConfigError] = {}
+    priced: list[dict[Layer, LayerCost | ConfigError]] = [{} for _ in types]
     done = 0
 
     def step(k: int) -> None:
         nonlocal done
         done += k
         if progress is not None:
-            progress(done, total)
+            progress(done, max(done, 1))
 
-    priced = [_price(m, w, step) for m, w in zip(models, wanted, strict=True)]
-    result: list[tuple[ExecOption, ...]] = []
-    for layer, mine in zip(layers, plans, strict=True):
-        options, error = [], None
-        for t, dim, parts in mine:
-            costs = [priced[t][replace(p, name="", group="")] for p in parts]
+    while growing:
+        round_: list[tuple[int, int, str, list[Layer]]] = []
+        for (v, t), i in sorted(growing.items()):
+            try:
+                dim, parts = split_layer(layers[v], sizes[t][i])
+            except ValueError:
+                continue
+            round_.append((v, t, dim, parts))
+        for t, model in enumerate(models):
+            fresh = [p for v, tt, _, parts in round_ if tt == t for p in parts]
+            fresh = [p for p in fresh if _shape(p) not in priced[t]]
+            priced[t].update(_price(model, fresh, step))
+        stopped = set(growing) - {(v, t) for v, t, _, _ in round_}
+        for v, t, dim, parts in round_:
+            costs = [priced[t][_shape(p)] for p in parts]
             failed = next((c for c in costs if isinstance(c, ConfigError)), None)
             if failed is not None:
-                error = error or failed
+                errors.setdefault(v, failed)
+                stopped.add((v, t))
                 continue
-            part_costs = tuple(
-                _part(c, types[t], word_bytes) for c in costs if isinstance(c, LayerCost)
+            option = ExecOption(
+                t,
+                dim,
+                tuple(_part(c, types[t], word_bytes) for c in costs if isinstance(c, LayerCost)),
             )
-            options.append(ExecOption(t, dim, part_costs))
-        if not options:
-            if error is not None:
-                raise error
+            options[v].append(option)
+            key = (v, t)
+            if key in best and option.alone_s > SPLIT_GAIN * best[key]:
+                stopped.add(key)
+            best[key] = min(best.get(key, math.inf), option.alone_s)
+        growing = {
+            key: i + 1
+            for key, i in growing.items()
+            if key not in stopped and i + 1 < len(sizes[key[1]])
+        }
+    if progress is not None:
+        progress(done, done)
+    result: list[tuple[ExecOption, ...]] = []
+    for v, layer in enumerate(layers):
+        if not options[v]:
+            if v in errors:
+                raise errors[v]
             kinds = ", ".join(f"{i.name}: {sorted(i.runs or [])}" for i in types)
             raise ConfigError(
                 None,
@@ -262,5 +312,5 @@ def cost_options(
                 f"layer {layer.name!r} is a {layer.op} layer and no core type runs it "
                 f"({kinds}); expected a core type whose 'runs' includes {str(layer.op)!r}",
             )
-        result.append(tuple(options))
+        result.append(tuple(sorted(options[v], key=lambda o: (o.core_type, o.group))))
     return result
