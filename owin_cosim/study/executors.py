@@ -87,11 +87,15 @@ class LocalPool:
         pool = self._start()
         held: dict[Future[dict[str, Any]], Run] = {}
         while todo or held:
+            broken = False
             while todo and len(held) <= self.workers:
                 r = todo.pop()
-                held[pool.submit(run_one, r, self.out_dir, self.plot)] = r
+                try:
+                    held[pool.submit(run_one, r, self.out_dir, self.plot)] = r
+                except BrokenProcessPool:  # a worker died since the last wait
+                    held[_lost()] = r
+                    break
             finished, _ = wait(held, return_when=FIRST_COMPLETED)
-            broken = False
             for fut in finished:
                 r = held.pop(fut)
                 try:
@@ -131,6 +135,13 @@ class LocalPool:
             if p.is_alive():
                 p.kill()
                 p.join(1.0)
+
+
+def _lost() -> Future[dict[str, Any]]:
+    """A future that failed as the broken pool's would (counted like them)."""
+    fut: Future[dict[str, Any]] = Future()
+    fut.set_exception(BrokenProcessPool("a worker process died"))
+    return fut
 
 
 def _died(run: Run, out_dir: str) -> dict[str, Any]:
