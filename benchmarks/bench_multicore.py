@@ -167,22 +167,18 @@ def stream_side_by_side(spans: Mapping[int, float]) -> list[str]:
 
 
 _BEFORE = """
-import sys, tempfile, yaml
+import sys, tempfile
 from dataclasses import replace
 from pathlib import Path
 from owin_cosim.policies import make_policy
 from owin_cosim.scenario.assemble import assemble
 from owin_cosim.scenario.schema import Scenario
 from owin_cosim.sim.coordinator import execute
-from bench_multicore import InstantUplink, MESHES
+from bench_multicore import InstantUplink, spec_with_cores
 specs = Path(sys.argv[1]) / "accel_specs"
 with tempfile.TemporaryDirectory() as tmp:
     for n in (1, 2, 4, 8, 16):
-        doc = yaml.safe_load((specs / "mc4.yaml").read_text())
-        doc["chip"]["cores"] = n
-        doc["chip"]["noc"]["mesh_x"], doc["chip"]["noc"]["mesh_y"] = MESHES[n]
-        p = Path(tmp) / f"x{n}.yaml"
-        p.write_text(yaml.safe_dump(doc))
+        p = spec_with_cores(specs / "mc4.yaml", n, Path(tmp))
         dev = {"name": "camera", "modality": "image", "distance_m": 10, "chunks": 1}
         data = {"name": "m", "seed": 1, "devices": [dev],
                 "accelerator": {"spec": str(p), "cache": False}}

@@ -39,7 +39,7 @@ from owin_cosim.sim.dispatch import choose, noc_energy_pJ
 from owin_cosim.sim.dram import DramArbiter
 from owin_cosim.sim.engine import EventKind, EventQueue
 from owin_cosim.system.lower_bound import lower_bound
-from owin_cosim.system.plan import Plan
+from owin_cosim.system.plan import Plan, placed_cores
 from owin_cosim.system.plan_file import ExecutedSchedule, check_plan, plan_to_json
 from owin_cosim.system.problem import Problem
 
@@ -70,7 +70,7 @@ def _schedule_arrays(
         return priority, None, None
     fixed: _Fixed = [None] * len(dag)
     for name, cores in (plan.placement or {}).items():
-        fixed[index[name]] = tuple(sorted(cores)) if isinstance(cores, list) else (cores,)
+        fixed[index[name]] = tuple(sorted(placed_cores(cores)))
     if plan.core_order is None:
         return priority, fixed, None
     after: list[list[int]] = [[] for _ in range(len(dag))]

@@ -67,12 +67,7 @@ def arrival_at_cores(
     for p in dag.preds[v]:
         sources = cores_of[p]
         nbytes = dag.out_bytes[p] * fraction / len(sources)
-        if len(sources) == 1:
-            np.maximum(arrive, finish[p] + noc.transfer_s(nbytes, sources[0]), out=arrive)
-            continue
-        hops = noc.hops[list(sources)]  # one row per source core, all sent in parallel
-        moves = np.where(hops > 0, nbytes / noc.link_bytes_per_s + hops * noc.hop_latency_s, 0.0)
-        np.maximum(arrive, finish[p] + moves.max(axis=0), out=arrive)
+        np.maximum(arrive, finish[p] + noc.gather_s(nbytes, sources), out=arrive)
     return arrive
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "PartCost",
     "cost_options",
     "group_sizes",
+    "near_equal",
     "split_layer",
 ]
 
@@ -144,9 +145,14 @@ def group_sizes(count: int, cap: int | None = None) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def _near_equal(total: int, parts: int) -> list[int]:
+def near_equal(total: int, parts: int) -> tuple[int, ...]:
+    """``total`` cut into ``parts`` near-equal sizes, the earlier ones one larger.
+
+    >>> near_equal(10, 3)
+    (4, 3, 3)
+    """
     base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
+    return tuple(base + (1 if i < extra else 0) for i in range(parts))
 
 
 def split_layer(layer: Layer, parts: int) -> tuple[str, list[Layer]]:
@@ -164,7 +170,7 @@ def split_layer(layer: Layer, parts: int) -> tuple[str, list[Layer]]:
         size = getattr(layer, dim)
         if size >= parts:
             pieces = []
-            for i, n in enumerate(_near_equal(size, parts)):
+            for i, n in enumerate(near_equal(size, parts)):
                 change: dict[str, Any] = {"name": f"{layer.name}[{i}/{parts}]", dim: n}
                 pieces.append(replace(layer, **change))
             return dim, pieces

@@ -34,7 +34,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Plan", "RadioPhase"]
+__all__ = ["Plan", "RadioPhase", "placed_cores"]
+
+
+def placed_cores(value: int | list[int]) -> tuple[int, ...]:
+    """The cores a ``placement`` value names: one core, or the cores of a split.
+
+    >>> placed_cores(2), placed_cores([3, 1])
+    ((2,), (3, 1))
+    """
+    return tuple(value) if isinstance(value, list) else (value,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 
 from owin_cosim.errors import ConfigError
-from owin_cosim.system.plan import Plan
+from owin_cosim.system.plan import Plan, placed_cores
 from owin_cosim.system.problem import Problem
 
 __all__ = ["check_plan"]
@@ -56,7 +56,7 @@ def check_plan(
     for name, cores in (plan.placement or {}).items():
         key = f"{schedule_prefix}placement.{name}"
         v = _layer(index, name, file, key)
-        group = cores if isinstance(cores, list) else [cores]
+        group = placed_cores(cores)
         for i, core in enumerate(group):
             _core(core, problem.num_cores, file, f"{key}[{i}]" if isinstance(cores, list) else key)
         _check_group(problem, v, group, file, key)
@@ -183,9 +183,7 @@ def _check_core_order(
     plan: Plan, problem: Problem, index: Mapping[str, int], file: str | Path | None, base: str
 ) -> None:
     assert plan.core_order is not None
-    placement = {
-        name: set(c) if isinstance(c, list) else {c} for name, c in (plan.placement or {}).items()
-    }
+    placement = {name: set(placed_cores(c)) for name, c in (plan.placement or {}).items()}
     seen: dict[tuple[str, int], str] = {}
     on: dict[str, list[int]] = {}
     first_key: dict[str, str] = {}

@@ -16,7 +16,13 @@ import numpy as np
 
 from owin_cosim.accel.cost_model import CostModel
 from owin_cosim.network.base import NetworkBackend, NetworkRef, UplinkDevice
-from owin_cosim.system.options import CoreTypeInfo, ExecOption, PartCost, cost_options
+from owin_cosim.system.options import (
+    CoreTypeInfo,
+    ExecOption,
+    PartCost,
+    cost_options,
+    near_equal,
+)
 from owin_cosim.workload.graph import ModelGraph
 
 __all__ = ["CompiledDag", "CostStats", "DeviceSpec", "Interconnect", "Problem", "split_payload"]
@@ -49,8 +55,7 @@ def split_payload(nbytes: int, chunks: int) -> tuple[int, ...]:
     >>> split_payload(10, 3)
     (4, 3, 3)
     """
-    base, extra = divmod(nbytes, chunks)
-    return tuple(base + (1 if i < extra else 0) for i in range(chunks))
+    return near_equal(nbytes, chunks)
 
 
 @dataclass(frozen=True)
@@ -66,13 +71,23 @@ class Interconnect:
     def num_cores(self) -> int:
         return int(self.hops.shape[0])
 
-    def transfer_s(self, nbytes: float, src: int) -> np.ndarray:
-        """Time to move ``nbytes`` from core ``src`` to every core (0 on ``src``)."""
-        row = self.hops[src]
+    def _over(self, hops: np.ndarray, nbytes: float) -> np.ndarray:
         t: np.ndarray = np.where(
-            row > 0, nbytes / self.link_bytes_per_s + row * self.hop_latency_s, 0.0
+            hops > 0, nbytes / self.link_bytes_per_s + hops * self.hop_latency_s, 0.0
         )
         return t
+
+    def transfer_s(self, nbytes: float, src: int) -> np.ndarray:
+        """Time to move ``nbytes`` from core ``src`` to every core (0 on ``src``)."""
+        return self._over(self.hops[src], nbytes)
+
+    def gather_s(self, nbytes: float, sources: Sequence[int]) -> np.ndarray:
+        """Time for every core to receive ``nbytes`` from each of ``sources``, sent in
+        parallel (links not shared): the slowest source's transfer."""
+        if len(sources) == 1:
+            return self.transfer_s(nbytes, sources[0])
+        moves: np.ndarray = self._over(self.hops[list(sources)], nbytes).max(axis=0)
+        return moves
 
 
 @dataclass
