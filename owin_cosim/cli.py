@@ -476,7 +476,7 @@ def _root(
 
 
 # The service commands (estimator, keys), sweep and plot are defined beside, on the same app.
-from owin_cosim import cli_plot, cli_services, cli_sweep  # noqa: E402, F401
+from owin_cosim import cli_optimize, cli_plot, cli_services, cli_sweep  # noqa: E402, F401
 
 
 def main() -> None:

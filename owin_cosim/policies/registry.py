@@ -44,7 +44,11 @@ def _policy_class(obj: Any) -> type[Policy]:
 POLICIES: Registry[type[Policy]] = Registry(
     "policy",
     "owin_cosim.policies",
-    {"rtfs": "owin_cosim.policies.rtfs:Rtfs", "pacs": "owin_cosim.policies.pacs:Pacs"},
+    {
+        "rtfs": "owin_cosim.policies.rtfs:Rtfs",
+        "pacs": "owin_cosim.policies.pacs:Pacs",
+        "owin": "owin_cosim.policies.owin:Owin",
+    },
     _policy_class,
 )
 
