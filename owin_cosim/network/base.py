@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+
+from owin_cosim.errors import ConfigError
 
 __all__ = [
     "AdvanceResult",
@@ -152,6 +154,25 @@ class NetworkBackend(ABC):
     @abstractmethod
     def radio_usage(self) -> list[RadioUse]:
         """Every interval in which a device held radio resources, in time order."""
+
+    def set_allocation(self, grid: Sequence[Sequence[str | None]]) -> None:
+        """Follow an explicit allocation from slot 0: ``grid[s][r]`` owns RB ``r`` in
+        slot ``s`` (a device name, or None: unused); past the grid, the shares govern.
+
+        Called before any chunk is submitted. Backends that cannot follow one (their
+        own scheduler decides, as ns-3's) keep this default, which refuses it.
+
+        Raises
+        ------
+        ConfigError
+            Always, naming the plan key ``radio_grid``.
+        """
+        raise ConfigError(
+            None,
+            "radio_grid",
+            f"the {self.name!r} network backend cannot follow an explicit per-slot RB "
+            "allocation; expected network.backend: ofdm, or a plan without radio_grid",
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release processes and sockets; idempotent."""

@@ -27,6 +27,15 @@ Three optional fields pin down the compute side further (None: the policy leaves
   it in each of those lists has been dispatched (so it starts no earlier than they end).
   The order must agree with precedence: the DAG's edges
   plus each list's consecutive pairs must form no cycle, or the run would deadlock.
+
+One optional field pins down the radio side (None: the shares of ``radio_phases`` drive
+the backend's own scheduler):
+
+- ``radio_grid``: per slot, per RB, the name of the device that owns it (None: unused),
+  from slot 0. The OFDM uplink follows it exactly (a device splits its power evenly
+  over the RBs it holds); past the grid's last slot the radio phases govern as without
+  it. Backends that cannot follow an explicit allocation (ns-3) refuse it. The exact
+  reference (:mod:`owin_cosim.exact`) writes plans with a grid.
 """
 
 from __future__ import annotations
@@ -75,6 +84,7 @@ class Plan:
     placement: dict[str, int | list[int]] | None = None
     priorities: dict[str, float] | None = None
     core_order: dict[int, list[str]] | None = None
+    radio_grid: tuple[tuple[str | None, ...], ...] | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description, written into ``summary.json``."""
@@ -88,6 +98,7 @@ class Plan:
             "dispatch": self.dispatch,
             # Only when set, so that the summaries of plain policy runs stay as they were.
             **{k: v for k, v in self.schedule().items() if v is not None},
+            **({} if self.radio_grid is None else {"radio_grid": self.grid_rows()}),
             **self.notes,
         }
 
@@ -108,3 +119,12 @@ class Plan:
             if order is None
             else {str(j): list(names) for j, names in sorted(order.items())},
         }
+
+    def grid_rows(self) -> list[list[str | None]] | None:
+        """:attr:`radio_grid` as JSON-ready lists (None when not set).
+
+        >>> Plan("p", (RadioPhase({"a": 1.0}),), (("a", 0),), "on_arrival",
+        ...      radio_grid=(("a", None),)).grid_rows()
+        [['a', None]]
+        """
+        return None if self.radio_grid is None else [list(row) for row in self.radio_grid]

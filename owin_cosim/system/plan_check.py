@@ -4,8 +4,9 @@ Names of devices, layers and cores must exist, chunk indices and shares be in ra
 every chunk be listed once; a layer's fixed cores (``placement``: one core, or a list of
 cores it is split over) must be of one core type that runs the layer, in a group size
 the layer has an option for; a split layer is listed in the core order of each of its
-cores, once; and the DAG plus the core orders must form no cycle (otherwise the run
-would deadlock).
+cores, once; the DAG plus the core orders must form no cycle (otherwise the run
+would deadlock); and a ``radio_grid`` has one entry per RB in every slot, each a
+device of the problem or None.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def check_plan(
         The first problem found, with its key path (as in the plan file).
     """
     _check_radio(plan, problem, file)
+    _check_grid(plan, problem, file)
     _check_chunks(plan, problem, file)
     if plan.compute_release not in ("on_arrival", "after_all_uploads"):
         raise ConfigError(file, "compute_release", "expected 'on_arrival' or 'after_all_uploads'")
@@ -93,6 +95,29 @@ def _check_radio(plan: Plan, problem: Problem, file: str | Path | None) -> None:
                     file,
                     f"radio_phases[{i}].until_done[{j}]",
                     f"no device called {dev!r}; expected one of: {_devices(problem)}",
+                )
+
+
+def _check_grid(plan: Plan, problem: Problem, file: str | Path | None) -> None:
+    """An explicit RB allocation: one entry per RB in every slot, each a device or None."""
+    if plan.radio_grid is None:
+        return
+    names = {d.name for d in problem.devices}
+    units = problem.radio_units
+    for s, row in enumerate(plan.radio_grid):
+        if len(row) != units:
+            raise ConfigError(
+                file,
+                f"radio_grid.{s}",
+                f"expected {units} entries (one per RB of the uplink), got {len(row)}",
+            )
+        for r, name in enumerate(row):
+            if name is not None and name not in names:
+                raise ConfigError(
+                    file,
+                    f"radio_grid.{s}.{r}",
+                    f"no device called {name!r}; expected one of: {_devices(problem)}, "
+                    "or null (RB unused)",
                 )
 
 

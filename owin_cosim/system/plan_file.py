@@ -1,8 +1,9 @@
 """Plans as files: ``plan.json``, written into every results directory and read back.
 
 A plan file holds a :class:`~owin_cosim.system.plan.Plan` (``version: 1``): radio phases,
-chunk order, release rule, dispatch rule and optionally a placement, priorities and
-per-core orders, plus the policy's ``notes``. Results directories add ``executed``:
+chunk order, release rule, dispatch rule and optionally a placement, priorities,
+per-core orders and an explicit per-slot RB allocation (``radio_grid``), plus the
+policy's ``notes``. Results directories add ``executed``:
 where and in what order every layer actually ran. Reading ignores ``executed`` unless
 asked to pin it (``pin_executed``): then its placement and core order become the plan's.
 
@@ -135,6 +136,8 @@ class PlanDoc(_Strict):
     placement: dict[str, Cores] | None = None
     priorities: dict[str, Annotated[float, Field(allow_inf_nan=False)]] | None = None
     core_order: dict[CoreKey, list[str]] | None = None
+    #: Per slot, per RB: the device that owns it, or null (unused).
+    radio_grid: list[list[str | None]] | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
     executed: ExecutedDoc | None = None
 
@@ -186,6 +189,8 @@ def plan_to_json(
         "dispatch": plan.dispatch,
     }
     doc.update((k, v) for k, v in plan.schedule().items() if v is not None)
+    if plan.radio_grid is not None:
+        doc["radio_grid"] = plan.grid_rows()
     if plan.notes:
         doc["notes"] = plan.notes
     if executed is not None:
@@ -290,6 +295,7 @@ def plan_from_json(
         placement=None if placement is None else dict(placement),
         priorities=None if doc.priorities is None else dict(doc.priorities),
         core_order=None if core_order is None else {j: list(v) for j, v in core_order.items()},
+        radio_grid=None if doc.radio_grid is None else tuple(map(tuple, doc.radio_grid)),
     )
     if problem is not None:
         check_plan(plan, problem, file, schedule_prefix=prefix)

@@ -6,6 +6,11 @@ hands out RBs greedily by descending gain among devices with quota left. Bits fl
 constant rate inside a slot (``first_byte_s`` is exact); a chunk is delivered at the end
 of the slot that carried its last bit, as a transport block is decoded at the end of its
 slot.
+
+An explicit allocation (:meth:`OfdmUplink.set_allocation`, a plan's ``radio_grid``)
+replaces the scheduler in the slots it covers: each RB goes to the device the grid
+names (if it still has data), and a device splits its power evenly over the RBs it
+holds; past the grid's last slot the scheduler above decides again.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ class OfdmUplink(NetworkBackend):
         self._slot = -1  # slot whose allocation is in force
         self._usage: list[RadioUse] = []
         self._done_in_slot: list[Delivery] = []  # completed, reported at the slot's end
+        self._grid: list[list[int]] = []  # explicit RB owners per slot (-1: unused)
 
     # ---- interface ----------------------------------------------------------------
     @property
@@ -104,6 +110,36 @@ class OfdmUplink(NetworkBackend):
             w[self._index[name]] = value
         # Shares take effect at the next slot boundary, as a real per-slot scheduler would.
         self._pending_weights = w
+
+    def set_allocation(self, grid: Sequence[Sequence[str | None]]) -> None:
+        """Follow ``grid[s][r]`` (a device name or None) in slots ``0 .. len(grid) - 1``.
+
+        Raises
+        ------
+        ConfigError
+            A row without one entry per RB, or an unknown device (key
+            ``radio_grid.<slot>[.<rb>]``).
+        """
+        rows: list[list[int]] = []
+        for s, row in enumerate(grid):
+            if len(row) != self.config.num_rbs:
+                raise ConfigError(
+                    None,
+                    f"radio_grid.{s}",
+                    f"expected {self.config.num_rbs} entries (one per RB), got {len(row)}",
+                )
+            owners = []
+            for r, name in enumerate(row):
+                if name is not None and name not in self._index:
+                    raise ConfigError(
+                        None,
+                        f"radio_grid.{s}.{r}",
+                        f"no device called {name!r}; expected one of: "
+                        f"{', '.join(self._index)}, or null",
+                    )
+                owners.append(-1 if name is None else self._index[name])
+            rows.append(owners)
+        self._grid = rows
 
     def has_backlog(self) -> bool:
         return bool(self._future or self._done_in_slot) or any(s.queue for s in self._state)
@@ -181,6 +217,9 @@ class OfdmUplink(NetworkBackend):
         if w.sum() <= 0:
             w = active.astype(float)
         gains = self.channel.gains(slot)
+        if slot < len(self._grid):
+            self._follow_grid(self._grid[slot], active, gains)
+            return
         quota = _largest_remainder(w / w.sum() * cfg.num_rbs, cfg.num_rbs)
         # Greedy by gain: each RB to the best device that still has quota (plain lists:
         # this loop runs every slot).
@@ -214,6 +253,16 @@ class OfdmUplink(NetworkBackend):
             for r in map(int, free):
                 owner[r] = max(hungry, key=lambda j: (gains[j, r], -j))
             rates = self._rates(owner, gains)
+        units = np.bincount(owner[owner >= 0], minlength=len(self._state))
+        for k, st in enumerate(self._state):
+            st.rate_bps, st.units = float(rates[k]), int(units[k])
+
+    def _follow_grid(self, row: list[int], active: np.ndarray, gains: np.ndarray) -> None:
+        """The slot's allocation as the grid says; RBs of devices without data stay idle."""
+        owner = np.array(row)
+        held = owner >= 0
+        owner[held] = np.where(active[owner[held]], owner[held], -1)
+        rates = self._rates(owner, gains)
         units = np.bincount(owner[owner >= 0], minlength=len(self._state))
         for k, st in enumerate(self._state):
             st.rate_bps, st.units = float(rates[k]), int(units[k])

@@ -1,0 +1,317 @@
+"""The exact reference's facade: horizon, CP-SAT model, solve, plan, replay, check.
+
+Steps of :func:`solve`:
+
+1. reference plans (a simultaneous-upload plan, plus any given, e.g. RTFS and PACS) run
+   on the real network recipe; the best makespan bounds the optimum from above and
+   sets the horizon: that many slots, plus :data:`MARGIN_SLOTS`;
+2. the radio (:mod:`~owin_cosim.exact.radio`) and compute (:mod:`~owin_cosim.exact.compute`)
+   halves on one integer clock, ``UNITS_PER_SLOT`` units per radio slot; the makespan
+   is the latest layer end and chunk delivery, minimised;
+3. CP-SAT with ``workers`` threads and a fixed random seed, within the time limit;
+4. the plan: the solved RB owners per slot (``radio_grid``), every layer's cores
+   (``placement``) and each core's layers by start (``core_order``);
+5. the coordinator replays the plan on the same realisation; every chunk must arrive in
+   the slot the solver believed and the makespans agree up to the time quantum, or
+   DRAM contention (a relaxation: each layer at its time alone) made the replay
+   slower, which the solution then says (status FEASIBLE, the model value a bound).
+
+Determinism: with one worker and a fixed seed, CP-SAT's search is deterministic, so a
+solve that finishes (OPTIMAL) before its time limit gives the same plan every time; a
+solve stopped by the (wall-clock) limit stops wherever the machine's speed left it, so
+its plan and bound may differ between runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from owin_cosim.errors import BackendUnavailableError, ConfigError, ScheduleError
+from owin_cosim.exact.solution import CLAIRVOYANT_NOTE, Solution
+from owin_cosim.results.records import RunResult
+from owin_cosim.sim.coordinator import execute, makespan_of
+from owin_cosim.system.plan import Plan, RadioPhase
+from owin_cosim.system.problem import Problem
+
+__all__ = ["MARGIN_SLOTS", "RANDOM_SEED", "UNITS_PER_SLOT", "simultaneous_plan", "solve"]
+
+#: Integer time units per radio slot (0.5 ns at the default 0.5 ms slot).
+UNITS_PER_SLOT = 1_000_000
+#: Slots added to the horizon beyond the best reference plan's makespan.
+MARGIN_SLOTS = 2
+#: CP-SAT's random seed (fixed: same inputs, same search).
+RANDOM_SEED = 0
+
+
+def _cp_model() -> ModuleType:
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:
+        raise BackendUnavailableError(
+            'the exact reference needs OR-Tools, which is not installed: pip install ".[exact]"'
+        ) from None
+    return cp_model
+
+
+def _check(problem: Problem, time_limit_s: float, workers: int) -> None:
+    if problem.network.backend != "ofdm":
+        raise ConfigError(
+            None,
+            "network.backend",
+            f"the exact reference models the analytic OFDM uplink; got "
+            f"{problem.network.backend!r}, expected network.backend: ofdm",
+        )
+    if isinstance(time_limit_s, bool) or not (
+        isinstance(time_limit_s, int | float) and math.isfinite(time_limit_s) and time_limit_s > 0
+    ):
+        raise ConfigError(
+            None, "--time-limit", f"expected a number of seconds > 0, got {time_limit_s!r}"
+        )
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(None, "workers", f"expected an integer >= 1, got {workers!r}")
+
+
+def simultaneous_plan(problem: Problem) -> Plan:
+    """Every device on equal shares, chunks in index order, layers on arrival, ``eft``."""
+    names = [d.name for d in problem.devices]
+    order = tuple((d.name, c) for d in problem.devices for c in range(d.chunks))
+    return Plan("simultaneous", (RadioPhase(dict.fromkeys(names, 1.0)),), order, "on_arrival")
+
+
+@dataclass
+class _Model:
+    """The built model and what reading its solution needs."""
+
+    model: Any
+    radio: Any
+    tables: Any
+    compute: Any
+    makespan: Any
+
+
+def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
+    from ortools.sat.python import cp_model
+
+    from owin_cosim.exact.compute import add_compute
+    from owin_cosim.exact.radio import add_radio, radio_tables
+
+    model = cp_model.CpModel()
+    tables = radio_tables(problem, slots)
+    radio = add_radio(model, tables)
+    horizon = slots * UNITS_PER_SLOT
+    at = [[(d + 1) * UNITS_PER_SLOT for d in dev] for dev in radio.delivery_slot]
+    ready = [
+        None if need is None else at[need[0]][need[1]]  # chunk -1: the last, i.e. all
+        for need in problem.dag.needs
+    ]
+    comp = add_compute(model, problem, unit_s, horizon, ready)
+    makespan = model.new_int_var(0, horizon, "makespan")
+    for end in comp.end:
+        model.add(makespan >= end)
+    for dev in at:
+        model.add(makespan >= dev[-1])
+    model.minimize(makespan)
+    return _Model(model, radio, tables, comp, makespan)
+
+
+def _plan(problem: Problem, solver: Any, built: _Model) -> Plan:
+    """The solved decisions as a plan the coordinator carries out exactly."""
+    from owin_cosim.exact.radio import grid_of
+
+    names = problem.dag.names
+    comp = built.compute
+    placement: dict[str, int | list[int]] = {}
+    per_core: dict[int, list[tuple[int, int, int]]] = {}
+    for v, name in enumerate(names):
+        i = next(i for i, lit in enumerate(comp.chosen[v]) if solver.boolean_value(lit))
+        cores = comp.modes[v][i].cores
+        placement[name] = cores[0] if len(cores) == 1 else list(cores)
+        span = (int(solver.value(comp.start[v])), int(solver.value(comp.end[v])), v)
+        for j in cores:
+            per_core.setdefault(j, []).append(span)
+    core_order = {j: [names[v] for _, _, v in sorted(spans)] for j, spans in per_core.items()}
+    base = simultaneous_plan(problem)
+    grid = grid_of(solver, built.radio, [d.name for d in problem.devices], built.tables)
+    return Plan(
+        "exact",
+        base.radio_phases,
+        base.chunk_order,
+        "on_arrival",
+        notes={"solver": "cp-sat", "clairvoyant": True, "note": CLAIRVOYANT_NOTE},
+        placement=placement,
+        core_order=dict(sorted(core_order.items())),
+        radio_grid=grid,
+    )
+
+
+def _relaxations(problem: Problem, unit_s: float) -> tuple[str, ...]:
+    from owin_cosim.exact.radio import BIT_SCALE
+
+    out = [
+        f"time: layer durations and NoC times floored to the quantum {unit_s:g} s",
+        f"radio: bits per RB and slot floored to 1/{BIT_SCALE} bit",
+        "restriction: each device sends its chunks in index order (as every built-in policy)",
+    ]
+    if any(o.dram_s > 0 for opts in problem.dag.layer_options for o in opts):
+        out.append(
+            "dram: every layer at its time alone on the chip (alone_s); sharing of the DRAM "
+            "bandwidth by contention is not modelled (a relaxation; checked in the replay)"
+        )
+    return tuple(out)
+
+
+def _check_deliveries(problem: Problem, result: RunResult, believed: list[list[int]]) -> None:
+    slot_s = problem.network.config.slot_s
+    for c in result.chunks:
+        k = problem.device_index(c.device)
+        slot = round(c.last_byte_s / slot_s) - 1
+        if slot != believed[k][c.chunk]:
+            raise ScheduleError(
+                f"exact reference: {c.device}#{c.chunk} arrived at the end of slot {slot} "
+                f"in the replay, the solver believed slot {believed[k][c.chunk]} (a bug)"
+            )
+
+
+def _dram_slowed(problem: Problem, result: RunResult, plan: Plan) -> bool:
+    """Whether some layer took longer than its option's time alone in the replay."""
+    index = {name: v for v, name in enumerate(problem.dag.names)}
+    for rec in result.layers:
+        v = index[rec.layer]
+        option = next(
+            o
+            for o in problem.dag.layer_options[v]
+            if o.group == len(rec.cores) and o.core_type == problem.core_type_of(rec.cores[0])
+        )
+        if rec.end_s - rec.start_s > option.alone_s * (1 + 1e-9) + 1e-15:
+            return True
+    return False
+
+
+def solve(
+    problem: Problem,
+    time_limit_s: float,
+    workers: int = 1,
+    *,
+    references: Mapping[str, Plan] | None = None,
+    random_seed: int = RANDOM_SEED,
+) -> Solution:
+    """The exact reference of ``problem``: the best plan found and a proven bound.
+
+    Parameters
+    ----------
+    problem : Problem
+        A problem on the analytic OFDM uplink (``network.backend: ofdm``).
+    time_limit_s : float
+        CP-SAT's wall-clock limit (seconds, > 0).
+    workers : int
+        CP-SAT's search threads (1: deterministic when the solve ends before the limit).
+    references : mapping of str to Plan, optional
+        Plans whose makespans on the real network bound the horizon (e.g. RTFS and
+        PACS); a simultaneous-upload plan is always added.
+    random_seed : int
+        CP-SAT's seed.
+
+    Returns
+    -------
+    Solution
+        Status, the replayed makespan, the bound, the gap, the solve time and the plan.
+
+    Raises
+    ------
+    ConfigError
+        Not an OFDM problem, a bad time limit, or no plan found within it.
+    BackendUnavailableError
+        OR-Tools is not installed.
+    ScheduleError
+        The replay disagrees with the solver (a bug).
+    """
+    _check(problem, time_limit_s, workers)
+    cp_model = _cp_model()
+    plans = {"simultaneous": simultaneous_plan(problem), **dict(references or {})}
+    refs = {name: makespan_of(problem, p, problem.make_network()) for name, p in plans.items()}
+    slot_s = problem.network.config.slot_s
+    slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
+    unit_s = slot_s / UNITS_PER_SLOT
+    built = _build(problem, slots, unit_s)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = random_seed
+    solver.parameters.max_time_in_seconds = float(time_limit_s)
+    t0 = time.perf_counter()
+    status = solver.solve(built.model)
+    solve_s = time.perf_counter() - t0
+    name = solver.status_name(status)
+    if status == cp_model.INFEASIBLE:
+        raise ScheduleError("exact reference: the model is infeasible (a bug: the references fit)")
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise ConfigError(
+            None,
+            "--time-limit",
+            f"CP-SAT found no plan within {time_limit_s:g} s ({name}); expected a longer limit",
+        )
+    return _finish(problem, solver, built, name, solve_s, refs, unit_s)
+
+
+def _finish(
+    problem: Problem,
+    solver: Any,
+    built: _Model,
+    status: str,
+    solve_s: float,
+    refs: dict[str, float],
+    unit_s: float,
+) -> Solution:
+    """Read the plan, replay it, check it against the model, and say what it is."""
+    from owin_cosim.exact.radio import believed_slots
+
+    optimal = status == "OPTIMAL"
+    plan = _plan(problem, solver, built)
+    result = execute(problem, plan)
+    _check_deliveries(problem, result, believed_slots(solver, built.radio))
+    model_s = int(solver.objective_value) * unit_s
+    replay_s = result.makespan_s
+    tol = (2 * len(problem.dag) + 2) * unit_s
+    dram_binds = False
+    if replay_s > model_s + tol:
+        if not _dram_slowed(problem, result, plan):
+            raise ScheduleError(
+                f"exact reference: the replay's makespan {replay_s!r} s exceeds the solver's "
+                f"{model_s!r} s and no layer was slowed by DRAM contention (a bug)"
+            )
+        dram_binds = True
+    elif optimal and replay_s < model_s - tol:
+        raise ScheduleError(
+            f"exact reference: the replay's makespan {replay_s!r} s beats the solver's "
+            f"proven optimum {model_s!r} s (a bug)"
+        )
+    # layers padded to one unit may have lifted the model's bound by a unit each
+    bound_units = max(0, int(solver.best_objective_bound) - built.compute.padded)
+    bound_s = min(bound_units * unit_s, replay_s)
+    gap = (replay_s - bound_s) / replay_s if replay_s > 0 else 0.0
+    return Solution(
+        "OPTIMAL" if optimal and not dram_binds else "FEASIBLE",
+        replay_s,
+        bound_s,
+        gap,
+        solve_s,
+        plan,
+        model_makespan_s=model_s,
+        replay_makespan_s=replay_s,
+        dram_binds=dram_binds,
+        relaxations=_relaxations(problem, unit_s),
+        references=refs,
+        horizon_slots=built.tables.slots,
+        time_unit_s=unit_s,
+        solver={
+            "status": status,
+            "workers": int(solver.parameters.num_workers),
+            "random_seed": int(solver.parameters.random_seed),
+            "time_limit_s": float(solver.parameters.max_time_in_seconds),
+            "wall_s": float(solver.wall_time),
+        },
+    )
