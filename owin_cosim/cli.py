@@ -1,14 +1,17 @@
 """The ``owin-cosim`` command line.
 
-``owin-cosim run SCENARIO.yaml [--policy NAME | --plan PLAN.json] [--out DIR]``
-    One policy run, or one run of a plan file (policy ``plan``); writes a results
-    directory.
+``owin-cosim run SCENARIO.yaml [--policy NAME | --plan PLAN.json [--replan RULE]] [--out DIR]``
+    One policy run, or one run of a plan file (policy ``plan``, re-planned at run time by
+    ``RULE``: ``cli_plan.py``, ``docs/replanning.md``); writes a results directory.
 ``owin-cosim compare SCENARIO.yaml --policies rtfs,pacs [--out DIR]``
     Several policies on the same scenario and seed; prints a table, writes one results
     directory per policy and ``comparison.json``.
 ``owin-cosim sweep SWEEP.yaml --out DIR [--workers N | --scheduler URL] [--resume]``
     Every point x policy x seed of a sweep file, resumable; ``DIR/results.parquet``
     (``cli_sweep.py``, ``docs/sweep.md``).
+``owin-cosim solve SCENARIO.yaml --time-limit S [--out DIR]``
+    The exact CP-SAT reference on the OFDM uplink: ``DIR/solution.json`` and
+    ``DIR/plan.json`` (``cli_solve.py``, ``docs/exact.md``).
 ``owin-cosim validate SCENARIO.yaml``
     Checks the scenario (schema, files, model, accelerator) and prints what it holds.
 
@@ -33,8 +36,10 @@ from rich.table import Table
 from rich.text import Text
 
 from owin_cosim import __version__
+from owin_cosim.cli_plan import ReplanOpt, replan_rule, run_plan
 from owin_cosim.errors import BackendUnavailableError, ConfigError, OwinError
 from owin_cosim.policies import POLICIES
+from owin_cosim.results.records import RunResult
 from owin_cosim.scenario.schema import Scenario
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
@@ -134,34 +139,27 @@ def _run_policy(
 
 
 def _execute_and_write(
-    problem: Problem, decide: Callable[[Problem], Plan], target: Path, plot: bool, status: str
+    problem: Problem,
+    decide: Callable[[Problem], Plan],
+    target: Path,
+    plot: bool,
+    status: str,
+    carry_out: Callable[[Problem, Plan], RunResult] | None = None,
 ) -> dict[str, Any]:
-    """Decide a plan, carry it out, write the results directory; the summary (+ wall time)."""
+    """Decide a plan, carry it out (by ``carry_out``, default ``execute``), write the
+    results directory; the summary (+ wall time)."""
     from owin_cosim.results.writers import write_results
     from owin_cosim.sim.coordinator import execute
 
     with err.status(Text(status)):  # names and paths: never markup
         t0 = time.perf_counter()
-        result = execute(problem, decide(problem))
+        result = (carry_out or execute)(problem, decide(problem))
         wall = time.perf_counter() - t0
     write_results(result, target, plot=plot, key="--out")
     summary = result.summary()
     summary["wall_s"] = wall
     summary["out_dir"] = str(target)
     return summary
-
-
-def _run_plan(
-    plan_path: Path, problem: Problem, out_dir: Path | None, plot: bool
-) -> dict[str, Any]:
-    """Carry out a plan file (checked against ``problem``) and write its results
-    (by default into ``results/NAME/plan/``)."""
-    from owin_cosim.system.plan_file import REPLAY_POLICY, read_plan, replayed
-
-    plan = replayed(read_plan(plan_path, problem), plan_path)
-    target = out_dir or Path("results") / problem.name / REPLAY_POLICY
-    status = f"{plan_path}: running {len(problem.dag)} layers ..."
-    return _execute_and_write(problem, lambda _: plan, target, plot, status)
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
@@ -210,12 +208,14 @@ def run(
             "of planning; the run's policy is 'plan'.",
         ),
     ] = None,
+    replan: ReplanOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run one policy (or a plan file) on a scenario and write its results directory."""
     with _guard(debug):
         if plan is not None and policy is not None:
             raise ConfigError(None, "--plan", "give either --plan or --policy, not both")
+        rule = replan_rule(replan, plan)  # before the (slow) assembly or any write
         if policy is not None:
             POLICIES.load(policy, None, "--policy")  # before the (slow) assembly or any write
         targets: list[Path] = []
@@ -230,7 +230,7 @@ def run(
         sc, problem = _assemble(scenario, claim)
         name = policy or sc.policy.name
         if plan is not None:
-            s = _run_plan(plan, problem, targets[0], plot)
+            s = run_plan(plan, problem, targets[0], plot, rule)
         else:
             s = _run_policy(scenario, sc, problem, name, targets[0], plot)
         _say(
@@ -476,7 +476,7 @@ def _root(
 
 
 # The service commands (estimator, keys), sweep and plot are defined beside, on the same app.
-from owin_cosim import cli_optimize, cli_plot, cli_services, cli_sweep  # noqa: E402, F401
+from owin_cosim import cli_optimize, cli_plot, cli_services, cli_solve, cli_sweep  # noqa: E402, F401
 
 
 def main() -> None:

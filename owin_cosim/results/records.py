@@ -106,6 +106,9 @@ class RunResult:
     plan_file: dict[str, Any] = field(default_factory=dict)
     #: ``(time, share)``: the fraction of the DRAM bandwidth in use from that time on.
     dram_share: list[tuple[float, float]] = field(default_factory=list)
+    #: Keys added to the summary by the runtime stage (re-planning: the planned
+    #: makespan and every re-plan; :mod:`owin_cosim.runtime`); empty for plain runs.
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     def upload_finish_s(self) -> dict[str, float]:
         """Per device: when its last chunk arrived."""
@@ -170,4 +173,5 @@ class RunResult:
             "lost_bytes_by_device": self.lost_bytes_by_device(),
             "devices": self.devices,
             "plan": self.plan,
+            **self.runtime,
         }

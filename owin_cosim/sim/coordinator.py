@@ -38,12 +38,13 @@ from owin_cosim.results.records import ChunkRecord, LayerRecord, RadioRecord, Ru
 from owin_cosim.sim.dispatch import choose, noc_energy_pJ
 from owin_cosim.sim.dram import DramArbiter
 from owin_cosim.sim.engine import EventKind, EventQueue
+from owin_cosim.sim.state import Forecast, RunHook, RunState, capture, report, restore
 from owin_cosim.system.lower_bound import lower_bound
 from owin_cosim.system.plan import Plan, placed_cores
 from owin_cosim.system.plan_file import ExecutedSchedule, check_plan, plan_to_json
 from owin_cosim.system.problem import Problem
 
-__all__ = ["execute", "makespan_of"]
+__all__ = ["execute", "forecast", "makespan_of"]
 
 #: Per layer: the cores a plan fixes (None: free), and the layers that must be
 #: dispatched before it (its predecessors in the core orders of its cores).
@@ -91,8 +92,17 @@ def _schedule_arrays(
 class _Run:
     """The state of one execution (kept in one object so the loop reads plainly)."""
 
-    def __init__(self, problem: Problem, plan: Plan, network: NetworkBackend) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        plan: Plan,
+        network: NetworkBackend,
+        state: RunState | None = None,
+        hook: RunHook | None = None,
+    ) -> None:
         self.problem, self.plan, self.net = problem, plan, network
+        # A run from a snapshot (sim/state.py), and a hook watching it.
+        self.resume_from, self.hook = state, hook
         dag = problem.dag
         n, m = len(dag), problem.num_cores
         self.queue = EventQueue()
@@ -130,8 +140,6 @@ class _Run:
 
     # ---- radio side ---------------------------------------------------------------
     def start_radio(self) -> None:
-        if self.plan.radio_grid is not None:  # an explicit RB allocation (exact plans)
-            self.net.set_allocation(self.plan.radio_grid)
         phases = self.plan.radio_phases
         # Leading phases with nothing to wait for hold for no time (as later ones do).
         while self.phase + 1 < len(phases) and not phases[self.phase].until_done:
@@ -285,12 +293,31 @@ class _Run:
             else:
                 self.dram_trace.append((self.now, share))
 
+    # ---- starting from a state, changing plan ---------------------------------------
+    def snapshot(self) -> RunState:
+        """The state now, as plain data (see :mod:`owin_cosim.sim.state`)."""
+        return capture(self)
+
+    def replace_plan(self, plan: Plan) -> None:
+        """Follow ``plan`` from now: its radio phases (from the first one still waiting
+        for a device), its priorities, placement and core order for layers not yet
+        dispatched; what is dispatched, running or submitted stays."""
+        self.plan = plan
+        self.priority, self.fixed, self.turn_after = _schedule_arrays(plan, self.problem)
+        self.phase = 0
+        self.advance_phase()
+        if self.phase == 0:
+            self.net.set_shares(plan.radio_phases[0].shares, self.now)
+
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> float:
         n = len(self.problem.dag)
-        self.start_radio()
-        for v in range(n):
-            self.maybe_ready(v)
+        if self.resume_from is None:
+            self.start_radio()
+            for v in range(n):
+                self.maybe_ready(v)
+        else:
+            restore(self, self.resume_from)
         self.dispatch()
         self.reschedule()
         while self.done_layers < n:
@@ -323,6 +350,8 @@ class _Run:
                     self.on_part_done(event.payload)
                 else:
                     self.start_layer(event.payload)
+            if self.hook is not None:
+                report(self, self.hook, batch)
             self.dispatch()
             self.reschedule()
         return max(self.now, max((d.last_byte_s for d in self.deliveries), default=0.0))
@@ -334,7 +363,22 @@ def makespan_of(problem: Problem, plan: Plan, network: NetworkBackend) -> float:
         return _Run(problem, plan, network).run()
 
 
-def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None) -> RunResult:
+def forecast(problem: Problem, plan: Plan, network: NetworkBackend, state: RunState) -> Forecast:
+    """Carry ``plan`` out from ``state`` on a fresh ``network`` (closed at the end): the
+    predicted makespan, deliveries and layer ends (see :mod:`owin_cosim.sim.state`)."""
+    with network:
+        run = _Run(problem, plan, network, state)
+        span = run.run()
+    delivered = {(d.device, d.chunk): d.last_byte_s for d in run.deliveries}
+    return Forecast(span, delivered, run.finish.copy())
+
+
+def execute(
+    problem: Problem,
+    plan: Plan,
+    network: NetworkBackend | None = None,
+    hook: RunHook | None = None,
+) -> RunResult:
     """Run ``plan`` on ``problem`` and record everything.
 
     Parameters
@@ -346,11 +390,14 @@ def execute(problem: Problem, plan: Plan, network: NetworkBackend | None = None)
     network : NetworkBackend, optional
         The backend to drive; a fresh ``problem.make_network()`` by default. It is
         closed on every exit path.
+    hook : RunHook, optional
+        Told of every instant's deliveries and layer ends; it may change the plan for
+        what remains (re-planning, :mod:`owin_cosim.runtime`).
     """
     net = problem.make_network() if network is None else network
     with net:
         started = time.perf_counter()
-        run = _Run(problem, plan, net)
+        run = _Run(problem, plan, net, hook=hook)
         makespan = run.run()
         usage = net.radio_usage()
         run_wall_s = time.perf_counter() - started

@@ -172,6 +172,19 @@ class DramArbiter(Generic[K]):
         """When the flow ends if nothing else starts or ends before."""
         return self._flows[key].end
 
+    def work_left(self, key: K, now: float) -> float:
+        """The fraction of the flow's work still to do at ``now`` (1 at its start).
+
+        >>> arb: DramArbiter[str] = DramArbiter()
+        >>> arb.add("a", compute_s=2.0, dram_s=0.0, now=0.0)
+        >>> arb.work_left("a", 0.5)
+        0.75
+        """
+        f = self._flows[key]
+        if not math.isfinite(f.period):
+            return f.left
+        return (f.end - now) / f.period if f.period > 0.0 else 0.0
+
     def finishes(self) -> dict[K, float]:
         """:meth:`finish_s` of every flow, in the order they were added."""
         return {k: f.end for k, f in self._flows.items()}
