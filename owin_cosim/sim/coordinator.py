@@ -140,6 +140,8 @@ class _Run:
 
     # ---- radio side ---------------------------------------------------------------
     def start_radio(self) -> None:
+        if self.plan.radio_grid is not None:  # an explicit RB allocation (exact plans)
+            self.net.set_allocation(self.plan.radio_grid)
         phases = self.plan.radio_phases
         # Leading phases with nothing to wait for hold for no time (as later ones do).
         while self.phase + 1 < len(phases) and not phases[self.phase].until_done:
