@@ -38,7 +38,14 @@ from owin_cosim.sim.coordinator import execute, makespan_of
 from owin_cosim.system.plan import Plan, RadioPhase
 from owin_cosim.system.problem import Problem
 
-__all__ = ["MARGIN_SLOTS", "RANDOM_SEED", "UNITS_PER_SLOT", "simultaneous_plan", "solve"]
+__all__ = [
+    "MARGIN_SLOTS",
+    "RANDOM_SEED",
+    "UNITS_PER_SLOT",
+    "require_ortools",
+    "simultaneous_plan",
+    "solve",
+]
 
 #: Integer time units per radio slot (0.5 ns at the default 0.5 ms slot).
 UNITS_PER_SLOT = 1_000_000
@@ -48,7 +55,8 @@ MARGIN_SLOTS = 2
 RANDOM_SEED = 0
 
 
-def _cp_model() -> ModuleType:
+def require_ortools() -> ModuleType:
+    """OR-Tools' CP-SAT module, or a clear error naming the extra to install."""
     try:
         from ortools.sat.python import cp_model
     except ImportError:
@@ -231,7 +239,7 @@ def solve(
         The replay disagrees with the solver (a bug).
     """
     _check(problem, time_limit_s, workers)
-    cp_model = _cp_model()
+    cp_model = require_ortools()
     plans = {"simultaneous": simultaneous_plan(problem), **dict(references or {})}
     refs = {name: makespan_of(problem, p, problem.make_network()) for name, p in plans.items()}
     slot_s = problem.network.config.slot_s
