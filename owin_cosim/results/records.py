@@ -65,19 +65,38 @@ class LowerBound:
     """Lower bounds on the makespan; ``value`` is the largest of them.
 
     ``radio_s``: every bit up at an upper bound of the sum rate; ``critical_path_s``: the
-    DAG's longest path after the earliest possible arrival of each chunk; ``work_s``: the
-    earliest arrival plus the total work spread evenly over the cores; ``dram_s``: the
-    earliest arrival plus every layer's DRAM bytes through the chip's whole bandwidth.
+    DAG's longest path after the earliest possible arrival of each chunk (in any chunk
+    order); ``work_s``: the earliest arrival plus the total work spread evenly over the
+    cores; ``dram_s``: the earliest arrival plus every layer's DRAM bytes through the
+    chip's whole bandwidth; ``sum_rate_s``: every bit up at the OFDM uplink's per-slot
+    sum rate with even power split (0 on other backends); ``release_work_s``: the work
+    that cannot start before a time, after it; ``radio_tail_s``: a set of devices' bits
+    up, then the least that must still run after the last of them; ``tradeoff_s``: the
+    critical path and the work for one choice of options, weighted (see
+    :mod:`owin_cosim.system.lower_bound`).
     """
 
     radio_s: float
     critical_path_s: float
     work_s: float
     dram_s: float = 0.0
+    sum_rate_s: float = 0.0
+    release_work_s: float = 0.0
+    radio_tail_s: float = 0.0
+    tradeoff_s: float = 0.0
 
     @property
     def value(self) -> float:
-        return max(self.radio_s, self.critical_path_s, self.work_s, self.dram_s)
+        return max(
+            self.radio_s,
+            self.critical_path_s,
+            self.work_s,
+            self.dram_s,
+            self.sum_rate_s,
+            self.release_work_s,
+            self.radio_tail_s,
+            self.tradeoff_s,
+        )
 
 
 @dataclass
