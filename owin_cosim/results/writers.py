@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from owin_cosim.results.gantt import plot_gantt
 from owin_cosim.results.records import RunResult
 from owin_cosim.results.safety import atomic_directory
 from owin_cosim.results.trace import chrome_trace
@@ -119,6 +118,8 @@ def write_results(
             write_plan_doc(tmp / "plan.json", result.plan_file)
         write_json(tmp / "trace.json", chrome_trace(result))
         if plot:
+            from owin_cosim.results.gantt import plot_gantt  # matplotlib: only to draw
+
             plot_gantt(result, tmp / "gantt.png")
         if extra is not None:
             extra(tmp)

@@ -11,7 +11,9 @@ run's directory itself, so ``DIR`` must be on a file system every worker sees.
     runs are handed out at a time; if a worker dies (SIGKILL, out of memory), the pool is
     started again and the runs it held are retried, up to :data:`MAX_ATTEMPTS` times,
     then recorded as failed. On SIGINT the workers are interrupted too (each removes its
-    half-written run), then stopped.
+    half-written run), then stopped. :meth:`LocalPool.start_soon` starts the workers in
+    the background (the sweep does it while it checks the sweep file: the server's
+    imports and the checks then use both cores).
 :class:`DaskPool`
     a real ``distributed.Client`` on ``tcp://HOST:PORT``; dask retries a run whose
     worker died and reports ``KilledWorker`` after its own limit (recorded as failed).
@@ -25,10 +27,11 @@ import importlib
 import multiprocessing
 import os
 import signal
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 from typing import Any, Protocol
@@ -44,6 +47,9 @@ __all__ = ["MAX_ATTEMPTS", "DaskPool", "Executor", "LocalPool", "make_executor"]
 MAX_ATTEMPTS = 3
 #: How long interrupted workers get to clean up before they are killed.
 _STOP_S = 10.0
+#: What the fork server imports once, so that no worker imports it again (a run needs
+#: the whole package; numpy's random and polynomial modules load lazily otherwise).
+_PRELOAD = ["owin_cosim.study.runner", "owin_cosim.api", "numpy.random", "numpy.polynomial"]
 
 
 class Executor(Protocol):
@@ -71,8 +77,9 @@ class LocalPool:
     def __init__(self, workers: int, out_dir: str, plot: bool) -> None:
         self.workers, self.out_dir, self.plot = workers, out_dir, plot
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["owin_cosim.study.runner"])
+        self._ctx.set_forkserver_preload(_PRELOAD)
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
 
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(
@@ -80,11 +87,33 @@ class LocalPool:
         )
         return self._pool
 
+    def start_soon(self) -> None:
+        """Start the fork server and every worker in a background thread (returns at once).
+
+        The workers' environment is the sweep process's at this moment: start them only
+        once it is final (e.g. after an ns-3 worker pool has been announced in it).
+        """
+
+        def spawn() -> None:
+            pool = self._start()
+            # A pool spawns a worker per submission that finds none idle: one each.
+            wait([pool.submit(os.getpid) for _ in range(self.workers)], return_when=ALL_COMPLETED)
+
+        self._starting = threading.Thread(target=spawn, name="owin-pool-start", daemon=True)
+        self._starting.start()
+
+    def _started(self) -> ProcessPoolExecutor:
+        """The pool :meth:`start_soon` started (waiting for it), or a new one."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        return self._pool if self._pool is not None else self._start()
+
     def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]:
         """Each run's outcome, in the order they finish."""
         todo = list(reversed(runs))  # pop() from the end: expansion order
         attempts: Counter[str] = Counter()
-        pool = self._start()
+        pool = self._started()
         held: dict[Future[dict[str, Any]], Run] = {}
         while todo or held:
             broken = False
@@ -118,6 +147,9 @@ class LocalPool:
     def close(self, abort: bool = False) -> None:
         """Stop the workers; with ``abort``, at once (interrupted first: each removes
         its half-written run)."""
+        if self._starting is not None:  # never leave a half-started pool behind
+            self._starting.join()
+            self._starting = None
         pool, self._pool = self._pool, None
         if pool is None:
             return

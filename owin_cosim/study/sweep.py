@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from owin_cosim.study.executors import Executor, make_executor
+from owin_cosim.errors import ConfigError
+from owin_cosim.scenario.schema import load_scenario
+from owin_cosim.study.executors import Executor, LocalPool, make_executor
 from owin_cosim.study.points import Run, resolve_runs
 from owin_cosim.study.progress import SweepProgress
 from owin_cosim.study.store import SweepStore
@@ -94,47 +97,57 @@ def run_sweep(
     """
     file = Path(sweep_file)
     sweep = load_sweep_file(file)
-    points, runs = resolve_runs(sweep, file)
-    with SweepStore.open(out, resume) as store:
-        store.write("sweep.yaml", file.read_bytes())
-        doc = resolved_doc(sweep, file, runs)
-        store.write("sweep.resolved.json", (json.dumps(doc, indent=2) + "\n").encode())
-        unique = list({r.run_id: r for r in runs}.values())  # equal content runs once
-        todo = [r for r in unique if store.status(r.run_id) != "ok"]
-        skipped = len(unique) - len(todo)
-        if on_start is not None:
-            on_start(len(points), len(runs), skipped)
-        report = SweepReport(len(points), len(runs), skipped, 0, 0, "", store.out)
-        axes = sweep.axis_keys()
-        try:
-            if todo:
-                _carry_out(todo, store, runs, axes, report, workers, scheduler, fail_fast, plot)
-        finally:
-            write_tables(build_table(runs, axes, store), store)
+    early = _early_pool(sweep, file, out, workers, scheduler, plot)
+    try:
+        points, runs = resolve_runs(sweep, file)
+        with SweepStore.open(out, resume) as store:
+            store.write("sweep.yaml", file.read_bytes())
+            doc = resolved_doc(sweep, file, runs)
+            store.write("sweep.resolved.json", (json.dumps(doc, indent=2) + "\n").encode())
+            unique = list({r.run_id: r for r in runs}.values())  # equal content runs once
+            todo = [r for r in unique if store.status(r.run_id) != "ok"]
+            skipped = len(unique) - len(todo)
+            if on_start is not None:
+                on_start(len(points), len(runs), skipped)
+            report = SweepReport(len(points), len(runs), skipped, 0, 0, "", store.out)
+            axes = sweep.axis_keys()
+            try:
+                if todo:
+                    with _ns3_pool(todo, scheduler):
+                        executor = early or make_executor(str(store.out), workers, scheduler, plot)
+                        early = None  # _execute closes it
+                        _execute(todo, store, runs, axes, report, executor, fail_fast)
+            finally:
+                write_tables(build_table(runs, axes, store), store)
+    finally:
+        if early is not None:  # not used (a bad point, nothing to do): stop its workers
+            early.close(abort=True)
     return report
 
 
-def _carry_out(
-    todo: list[Run],
-    store: SweepStore,
-    runs: list[Run],
-    axes: list[str],
-    report: SweepReport,
+def _early_pool(
+    sweep: SweepFile,
+    file: Path,
+    out: str | Path,
     workers: int | None,
     scheduler: str | None,
-    fail_fast: bool,
     plot: bool,
-) -> None:
-    with _ns3_pool(todo, scheduler):
-        _execute(
-            todo,
-            store,
-            runs,
-            axes,
-            report,
-            make_executor(str(store.out), workers, scheduler, plot),
-            fail_fast,
-        )
+) -> LocalPool | None:
+    """The local pool, started now (while the points are checked), when it is safe:
+    no scheduler, and no run can need a local ns-3 worker pool (whose announcement the
+    workers must inherit, so they start after it)."""
+    switches = ("network", "network.backend")  # axes that could choose ns-3
+    if scheduler is not None or any(k in switches for k in sweep.axis_keys()):
+        return None
+    path = file.parent / sweep.scenario
+    try:
+        if load_scenario(path.resolve()).network.backend == "ns3":
+            return None
+    except ConfigError:
+        return None  # resolve_runs says what is wrong with it
+    pool = LocalPool(workers or os.cpu_count() or 1, str(Path(out)), plot)
+    pool.start_soon()
+    return pool
 
 
 def _ns3_pool(todo: list[Run], scheduler: str | None) -> AbstractContextManager[object]:
