@@ -259,7 +259,8 @@ MOVES: dict[str, tuple[Move, float]] = {
     "priority": (priority, 0.20),
     "place": (place, 0.28),
     "chunks": (chunks, 0.02),
-    "release": (release, 0.02),
+    # Applies only while compute is held back, so it costs nothing afterwards.
+    "release": (release, 0.15),
 }
 
 
