@@ -14,10 +14,11 @@ Each instance is a whole scenario (a dict, plus the chip spec it names) that
 - an OFDM uplink of 2-8 RBs and :data:`SLOT_S` slots, fading ``none`` or ``rayleigh``.
 
 The payloads are sized from the devices' mean full-band rates so that each device's
-upload alone takes 2-10 slots; the accelerator's ``latency_scale`` then sets the
+upload alone takes 2-6 slots; the accelerator's ``latency_scale`` then sets the
 regime, the ratio of the compute work per core (at peak MAC rate; the analytic model's
 layers reach a third of it or so) to the sum of the uploads: ``radio`` 0.03-0.1,
-``balanced`` 0.25-0.5, ``compute`` 1.5-3. The same seed, regime
+``balanced`` 0.2-0.4, ``compute`` 0.8-1.5. Makespans stay within a few hundred slots,
+as the exact model's radio grid spans the whole horizon. The same seed, regime
 and fading give the same instance, byte for byte.
 
 Examples
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +52,7 @@ from owin_cosim.workload.zoo.synthetic import synthetic_dag
 __all__ = [
     "DRAM_GBPS",
     "FADINGS",
+    "MAX_MODEL_LAYERS",
     "REGIMES",
     "SLOT_S",
     "SmallInstance",
@@ -73,10 +74,11 @@ _CORE_MACS_PER_S = 256e9
 #: Work per core over the sum of the uploads, per regime.
 _RATIO: dict[str, tuple[float, float]] = {
     "radio": (0.03, 0.1),
-    "balanced": (0.25, 0.5),
-    "compute": (1.5, 3.0),
+    "balanced": (0.2, 0.4),
+    "compute": (0.8, 1.5),
 }
-_MAX_MODEL_LAYERS = 18
+#: Most model layers (before chunk expansion): at most 30 after it.
+MAX_MODEL_LAYERS = 18
 _SPEC = Path(__file__).resolve().parents[2] / "accel_specs" / "mc4.yaml"
 
 
@@ -121,7 +123,9 @@ def _spec(cores: int, name: str) -> dict[str, Any]:
     return doc
 
 
-def small_instance(seed: int, regime: Regime, fading: Fading) -> SmallInstance:
+def small_instance(
+    seed: int, regime: Regime, fading: Fading, max_layers: int = MAX_MODEL_LAYERS
+) -> SmallInstance:
     """The instance of ``seed`` in ``regime`` with ``fading`` (see the module docstring).
 
     Parameters
@@ -132,21 +136,26 @@ def small_instance(seed: int, regime: Regime, fading: Fading) -> SmallInstance:
         The ratio of the compute work per core to the sum of the uploads.
     fading : {"none", "rayleigh"}
         The uplink's small-scale fading.
+    max_layers : int
+        Most layers of the model before chunk expansion (at most
+        :data:`MAX_MODEL_LAYERS`; fewer for instances an exact solver proves faster).
 
     Raises
     ------
     ValueError
-        An unknown regime or fading.
+        An unknown regime or fading, or ``max_layers`` out of range.
     """
     if regime not in REGIMES or fading not in FADINGS:
         raise ValueError(
             f"regime must be one of {REGIMES} and fading one of {FADINGS}, "
             f"got {regime!r}, {fading!r}"
         )
+    if not 7 <= max_layers <= MAX_MODEL_LAYERS:
+        raise ValueError(f"max_layers must be in 7..{MAX_MODEL_LAYERS}, got {max_layers}")
     rng = random.Random(f"owin-small-{seed}-{regime}-{fading}")
     k = rng.randint(2, 4)
     cores, rbs = rng.randint(2, 4), rng.randint(2, 8)
-    layers = rng.randint(k + 3, _MAX_MODEL_LAYERS)
+    layers = rng.randint(k + 3, max(k + 3, max_layers))
     devices: list[dict[str, Any]] = [
         {
             "name": f"dev{i}",
@@ -165,7 +174,7 @@ def small_instance(seed: int, regime: Regime, fading: Fading) -> SmallInstance:
     )
     upload_s = 0.0
     for i, d in enumerate(devices):
-        slots = rng.randint(2, 10)
+        slots = rng.randint(2, 6)
         nbytes = max(64, int(channel.mean_rate_bps(i) * slots * SLOT_S / 8.0))
         d["payload"] = {"bytes": nbytes}
         upload_s += nbytes * 8.0 / channel.mean_rate_bps(i)
@@ -192,15 +201,19 @@ def small_instance(seed: int, regime: Regime, fading: Fading) -> SmallInstance:
     return SmallInstance(name, regime, fading, scenario, _spec(cores, f"mc{cores}-wide"))
 
 
-def small_instances(count: int, seed: int = 0) -> list[SmallInstance]:
+def small_instances(
+    count: int, seed: int = 0, max_layers: int = MAX_MODEL_LAYERS
+) -> list[SmallInstance]:
     """``count`` instances cycling through the regimes, then the fadings.
 
     Instance ``i`` has seed ``seed + i``, regime ``REGIMES[i % 3]`` and fading
     ``FADINGS[(i // 3) % 2]``: every six in a row cover each pair once.
     """
-    if count < 0 or math.isnan(count):
+    if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     return [
-        small_instance(seed + i, REGIMES[i % len(REGIMES)], FADINGS[(i // len(REGIMES)) % 2])
+        small_instance(
+            seed + i, REGIMES[i % len(REGIMES)], FADINGS[(i // len(REGIMES)) % 2], max_layers
+        )
         for i in range(count)
     ]
