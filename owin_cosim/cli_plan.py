@@ -24,7 +24,7 @@ ReplanOpt = Annotated[
         "--replan",
         metavar="RULE",
         help="With --plan: re-plan what remains when the run is late, e.g. 'late' or "
-        "'late,threshold=1ms,budget=8,max=4' (docs/replanning.md).",
+        "'late,threshold=1ms,budget=8,max=8' (docs/replanning.md).",
     ),
 ]
 

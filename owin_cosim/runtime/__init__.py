@@ -9,10 +9,12 @@ planning surrogate from that state and the best one replaces the current plan if
 beats the current plan's own continuation.
 
 ``rule.py`` (the ``--replan`` grammar), ``candidates.py`` (the residual view and the
-candidate plans), ``replan.py`` (the hook and :func:`run_with_replanning`).
+candidate plans), ``replan.py`` (the hook, the optimizer on the residual, and
+:func:`run_with_replanning`).
 
 May import :mod:`owin_cosim.system`, :mod:`owin_cosim.sim`, :mod:`owin_cosim.policies`,
-:mod:`owin_cosim.results` and :mod:`owin_cosim.errors`; never a backend's internals.
+:mod:`owin_cosim.optimize`, :mod:`owin_cosim.results` and :mod:`owin_cosim.errors`;
+never a backend's internals.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from owin_cosim.sim.state import RunState
 from owin_cosim.system.plan import Plan, RadioPhase
 from owin_cosim.system.problem import Problem
 
-__all__ = ["candidates", "changes", "continuation", "residual_view"]
+__all__ = ["candidates", "changes", "continuation", "plan_key", "residual_view"]
 
 
 def residual_view(problem: Problem, state: RunState) -> Problem:
@@ -60,7 +60,8 @@ def _eft(plan: Plan) -> Plan:
     return dataclasses.replace(plan, placement=None, priorities=None, core_order=None)
 
 
-def _key(plan: Plan) -> str:
+def plan_key(plan: Plan) -> str:
+    """What a continuation decides, as a string (same decisions, same key)."""
     phases = [(sorted(p.shares.items()), p.until_done) for p in plan.radio_phases]
     return json.dumps([phases, plan.schedule()], sort_keys=True)
 
@@ -70,13 +71,13 @@ def candidates(problem: Problem, plan: Plan, state: RunState, budget: int) -> di
     families = Pacs().candidates(residual_view(problem, state)) if state.pending else {}
     radio: dict[str, tuple[RadioPhase, ...]] = dict(families)
     out: dict[str, Plan] = {}
-    seen = {_key(continuation(plan, state))}
+    seen = {plan_key(continuation(plan, state))}
     options = [(name, dataclasses.replace(plan, radio_phases=p)) for name, p in radio.items()]
     if any(v is not None for v in plan.schedule().values()):
         options.append(("eft", _eft(continuation(plan, state))))
         options += [(f"{name}+eft", _eft(p)) for name, p in options[: len(radio)]]
     for name, cand in options:
-        key = _key(cand)
+        key = plan_key(cand)
         if key not in seen and len(out) < budget:
             seen.add(key)
             out[name] = cand

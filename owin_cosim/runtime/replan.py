@@ -11,28 +11,32 @@ At each instant with deliveries or layer ends, the replanner takes the latest of
 against the timeline; if it is later than planned by more than the rule's threshold
 (and the rule's cap and cool-down allow), it re-plans: it takes the run's state,
 simulates the current plan's continuation and up to ``budget`` candidate
-continuations (:mod:`owin_cosim.runtime.candidates`) from that state on a fresh
-planning surrogate, and hands the best candidate to the run if its predicted makespan
-is lower than the continuation's. Either way the timeline becomes the prediction of
-the plan kept, so that the next trigger measures lateness against what is now
-expected, not against the stale original.
+continuations from that state on a fresh planning surrogate: PACS's radio families
+(:mod:`owin_cosim.runtime.candidates`) first, then, with what is left of the budget, a
+search (:func:`owin_cosim.optimize.search`, seeded by the re-plan's number) started
+from the best so far, whose oracle is the same residual simulation. It hands the best
+candidate to the run if its predicted makespan is lower than the continuation's.
+Either way the timeline becomes the prediction of the plan kept, so that the next
+trigger measures lateness against what is now expected, not the stale original.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from owin_cosim.network.base import Delivery, NetworkBackend
+from owin_cosim.optimize import search
 from owin_cosim.results.records import RunResult
-from owin_cosim.runtime.candidates import candidates, changes, continuation
+from owin_cosim.runtime.candidates import candidates, changes, continuation, plan_key
 from owin_cosim.runtime.rule import ReplanRule
 from owin_cosim.sim.coordinator import execute, forecast
 from owin_cosim.sim.evaluator import Evaluator
-from owin_cosim.sim.state import Forecast, RunControl
+from owin_cosim.sim.state import Forecast, RunControl, RunState
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
 
@@ -103,14 +107,19 @@ class Replanner:
         state = run.snapshot()
         current = continuation(run.plan, state)
         options = candidates(self.problem, run.plan, state, rule.budget)
-        if not options:  # nothing left that a plan could change
-            return
+        if not state.pending and all(state.cores_of):
+            return  # everything sent and dispatched: nothing a plan could change
         before = self._forecast(current, state)
         best_name, best_plan, best = "current", current, before
         for name, plan in options.items():
             predicted = self._forecast(plan, state)
             if predicted.makespan_s < best.makespan_s:
                 best_name, best_plan, best = name, plan, predicted
+        left = rule.budget - len(options)
+        if left > 0:
+            found = self._search(best_plan, best, state, left)
+            if found is not None:
+                best_name, best_plan, best = "search", *found
         if best_plan is not current:
             run.replace_plan(best_plan)
         self.timeline = best
@@ -120,16 +129,36 @@ class Replanner:
                 "why": why,
                 "changed": changes(current, best_plan),
                 "candidate": best_name,
-                "candidates": len(options),
+                "candidates": len(options) + max(left, 0),
                 "predicted_before_s": before.makespan_s,
                 "predicted_after_s": best.makespan_s,
             }
         )
 
-    def _forecast(self, plan: Plan, state: Any) -> Forecast:
+    def _forecast(self, plan: Plan, state: RunState) -> Forecast:
         self.evaluations += 1
         net = self.problem.make_planning_network()
         return forecast(self.problem, plan, net, state)
+
+    def _search(
+        self, start: Plan, start_fc: Forecast, state: RunState, budget: int
+    ) -> tuple[Plan, Forecast] | None:
+        """The optimizer's best continuation from ``start`` (``budget`` residual
+        simulations), if strictly better than ``start``."""
+        seen = {plan_key(start): start_fc}
+
+        def residual(plan: Plan) -> float:
+            key = plan_key(plan)
+            if key not in seen:
+                seen[key] = self._forecast(plan, state)
+            return seen[key].makespan_s
+
+        found = search(
+            self.problem, start, budget + 1, len(self.records), residual, policy=start.policy
+        )
+        if found.best_s >= start_fc.makespan_s:
+            return None
+        return replace(found.plan, notes=start.notes), seen[plan_key(found.plan)]
 
 
 def run_with_replanning(

@@ -6,7 +6,7 @@ Grammar of ``--replan RULE`` (no spaces needed; keys in any order, each at most 
     threshold = DURATION   lateness that triggers a re-plan (default 1ms)
     budget    = INT        candidate continuations simulated per re-plan, 1..256
                            (default 8; the current plan's continuation is extra)
-    max       = INT        re-plans per run, 0..1000 (default 4)
+    max       = INT        re-plans per run, 0..1000 (default 8)
     cooldown  = DURATION   least time between two re-plans (default 0)
     on        = chunks | layers | both   what is watched (default both)
     DURATION := NUMBER [ "s" | "ms" | "us" ]   (a bare number is in seconds)
@@ -16,7 +16,7 @@ timeline says triggers a re-plan (if ``max`` is not reached and ``cooldown`` has
 passed since the last one).
 
 >>> parse_rule("late")
-ReplanRule(threshold_s=0.001, budget=8, max_replans=4, cooldown_s=0.0, on='both')
+ReplanRule(threshold_s=0.001, budget=8, max_replans=8, cooldown_s=0.0, on='both')
 >>> parse_rule("late,threshold=2.5ms,budget=16,max=2,on=chunks").threshold_s
 0.0025
 """
@@ -33,7 +33,7 @@ __all__ = ["GRAMMAR", "ReplanRule", "parse_rule"]
 
 #: What the flag expects, in error messages.
 GRAMMAR = (
-    "'late' or 'late,threshold=1ms,budget=8,max=4,cooldown=0,on=both' "
+    "'late' or 'late,threshold=1ms,budget=8,max=8,cooldown=0,on=both' "
     "(threshold/cooldown in s, ms or us; budget 1..256; max 0..1000; "
     "on: chunks, layers or both)"
 )
@@ -48,7 +48,7 @@ class ReplanRule:
 
     threshold_s: float = 1e-3
     budget: int = 8
-    max_replans: int = 4
+    max_replans: int = 8
     cooldown_s: float = 0.0
     on: Literal["both", "chunks", "layers"] = "both"
 
