@@ -105,10 +105,11 @@ class Replanner:
         if why is None:
             return
         state = run.snapshot()
-        current = continuation(run.plan, state)
-        options = candidates(self.problem, run.plan, state, rule.budget)
         if not state.pending and all(state.cores_of):
             return  # everything sent and dispatched: nothing a plan could change
+        spent = self.evaluations
+        current = continuation(run.plan, state)
+        options = candidates(self.problem, run.plan, state, rule.budget)
         before = self._forecast(current, state)
         best_name, best_plan, best = "current", current, before
         for name, plan in options.items():
@@ -129,7 +130,7 @@ class Replanner:
                 "why": why,
                 "changed": changes(current, best_plan),
                 "candidate": best_name,
-                "candidates": len(options) + max(left, 0),
+                "evaluations": self.evaluations - spent,
                 "predicted_before_s": before.makespan_s,
                 "predicted_after_s": best.makespan_s,
             }
@@ -168,7 +169,7 @@ def run_with_replanning(
 
     The result's summary gains ``planned_makespan_s`` (the plan on the planning
     surrogate), ``replan_rule``, ``replan_evaluations`` and ``replans`` (one record per
-    re-plan: ``at_s``, ``why``, ``changed``, ``candidate``, ``candidates``,
+    re-plan: ``at_s``, ``why``, ``changed``, ``candidate``, ``evaluations``,
     ``predicted_before_s``, ``predicted_after_s``); the other keys are as without.
     """
     planned = Evaluator(problem).run(plan)
