@@ -104,6 +104,11 @@ def _one(inst_dir: Path, inst: SmallInstance, time_limit: float, budget: int) ->
             raise
         status, exact, proven, slots = "NONE", math.inf, 0.0, 0
     solve_s = time.perf_counter() - started
+    lowest = min(exact, *makespan.values())
+    if lb.value > lowest * (1 + 1e-9):  # a bound above a makespan is a bug
+        raise AssertionError(f"{inst.name}: lower bound {lb.value} > makespan {lowest}")
+    if proven > lowest * (1 + 1e-9):
+        print(f"{inst.name}: the solver's bound {proven} exceeds a makespan {lowest}")
     return Row(
         inst.name,
         inst.regime,
