@@ -69,11 +69,11 @@ class LowerBound:
     order); ``work_s``: the earliest arrival plus the total work spread evenly over the
     cores; ``dram_s``: the earliest arrival plus every layer's DRAM bytes through the
     chip's whole bandwidth; ``sum_rate_s``: every bit up at the OFDM uplink's per-slot
-    sum rate with even power split (0 on other backends); ``release_work_s``: the work
-    that cannot start before a time, after it; ``radio_tail_s``: a set of devices' bits
-    up, then the least that must still run after the last of them; ``tradeoff_s``: the
-    critical path and the work for one choice of options, weighted (see
-    :mod:`owin_cosim.system.lower_bound`).
+    sum rate with even power split (other backends: ``radio_s``, or a device's own last
+    arrival if later); ``release_work_s``: the work that cannot start before a time,
+    after it; ``radio_tail_s``: a set of devices' bits up, then the least that must still
+    run after the last of them; ``tradeoff_s``: the critical path and the work for one
+    choice of options, weighted (see :mod:`owin_cosim.system.lower_bound`).
     """
 
     radio_s: float
