@@ -135,6 +135,22 @@ def test_cli_same_seed_same_bytes(tmp_path: Path, tiny: tuple[Path, Problem]) ->
     assert (c / "convergence.csv").read_bytes() != (a / "convergence.csv").read_bytes()
 
 
+def test_cli_time_budget_and_real_check(tmp_path: Path, tiny: tuple[Path, Problem]) -> None:
+    scenario, problem = tiny
+    out = _optimize(tmp_path, scenario, "t", "--start", "rtfs", "--time", "0.5", "--check", "real")
+    doc = json.loads((out / "optimize.json").read_text())
+    assert doc["time_s"] == 0.5 and doc["budget"] is None and doc["evaluations"] >= 1
+    rows = (out / "convergence.csv").read_text().splitlines()
+    assert len(rows) == doc["evaluations"] + 1
+    check = doc["check"]
+    assert check["network"] == "ofdm"
+    # The real backend's own runs of the start and the best plan (no fading here: the
+    # same times as on the planning surrogate).
+    real = Evaluator(problem, "real")
+    assert check["start_makespan_s"] == real.makespan(start_plan(problem, "rtfs"))
+    assert check["best_makespan_s"] == doc["best_makespan_s"]
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
