@@ -8,6 +8,7 @@ be compared with a run's) with budgets of a few dozen evaluations.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,25 @@ def test_a_custom_oracle_is_used(tiny: tuple[Path, Problem]) -> None:
     result = search(problem, start_plan(problem, "pacs"), budget=6, seed=0, evaluate=oracle)
     assert len(calls) == 6 and result.best_s == 1.0
     assert result.plan.radio_phases == calls[0].radio_phases  # the start's decisions
+
+
+def test_fields_the_search_does_not_edit_pass_through(tiny: tuple[Path, Problem]) -> None:
+    # An exact plan's RB grid is not part of the search's state: every candidate, and
+    # the result, keeps the start's.
+    _, problem = tiny
+    grid = (("a",) * 5 + ("b",) * 5,) * 3
+    first = replace(start_plan(problem, "rtfs"), radio_grid=grid)
+    seen: list[Plan] = []
+    ev = Evaluator(problem)
+
+    def oracle(plan: Plan) -> float:
+        seen.append(plan)
+        return ev.makespan(plan)
+
+    result = search(problem, first, budget=8, seed=0, evaluate=oracle)
+    assert len(seen) == 8 and all(p.radio_grid == grid for p in [*seen, result.plan])
+    # ... while they did differ in what the search edits.
+    assert any(replace(p, policy=first.policy) != first for p in seen[1:])
 
 
 # ---- the command ----------------------------------------------------------------------

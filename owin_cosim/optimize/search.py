@@ -166,7 +166,7 @@ def search(
         if drawn is None:
             break  # the neighbourhood is exhausted (a tiny problem)
         cand, moves = drawn
-        span = oracle(to_plan(cand, problem, policy))
+        span = oracle(to_plan(cand, problem, policy, base=start))
         seen[cand] = span
         ok = _accept(span - current_s, _temperature(start_s, spent()), rng)
         if ok:
@@ -192,7 +192,7 @@ def search(
     }
     # Nothing better: the start's own decisions, under the search's name.
     plan = (
-        to_plan(best, problem, policy, notes)
+        to_plan(best, problem, policy, notes, base=start)
         if improved
         else replace(start, policy=policy, notes=notes)
     )

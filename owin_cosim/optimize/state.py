@@ -11,7 +11,8 @@ A state holds the same decisions as a plan, in a canonical form that moves can e
 - ``placement`` and ``priorities`` by layer number, sorted (only the layers the search,
   or the start plan, pinned or re-prioritised);
 - the start plan's ``core_order``, kept as it is (the search does not edit it; layers it
-  lists are never re-placed, so the two cannot disagree).
+  lists are never re-placed, so the two cannot disagree). Other fields of the start plan
+  (an exact plan's ``radio_grid``) pass through :func:`to_plan`'s ``base`` unchanged.
 
 >>> from owin_cosim.system.plan import Plan, RadioPhase
 >>> class P:  # the two attributes of a Problem that from_plan reads
@@ -27,7 +28,7 @@ A state holds the same decisions as a plan, in a canonical form that moves can e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from owin_cosim.system.plan import Plan, RadioPhase, placed_cores
@@ -106,9 +107,17 @@ def from_plan(plan: Plan, problem: _ProblemView) -> State:
 
 
 def to_plan(
-    state: State, problem: _ProblemView, policy: str, notes: dict[str, Any] | None = None
+    state: State,
+    problem: _ProblemView,
+    policy: str,
+    notes: dict[str, Any] | None = None,
+    base: Plan | None = None,
 ) -> Plan:
-    """The :class:`Plan` a state stands for."""
+    """The :class:`Plan` a state stands for.
+
+    The fields a state does not hold (e.g. an exact plan's ``radio_grid``) are taken
+    from ``base``, the plan the search started from, unchanged.
+    """
     names = [d.name for d in problem.devices]
     layer = problem.dag.names
     phases = tuple(
@@ -124,7 +133,7 @@ def to_plan(
     core_order = None
     if state.core_order is not None:
         core_order = {j: list(v) for j, v in state.core_order}
-    return Plan(
+    decided = Plan(
         policy,
         phases,
         state.chunk_order,
@@ -133,4 +142,14 @@ def to_plan(
         placement=placement,
         priorities=priorities,
         core_order=core_order,
+    )
+    if base is None:
+        return decided
+    edited = ("radio_phases", "chunk_order", "compute_release", "placement", "priorities")
+    return replace(
+        base,
+        policy=policy,
+        notes=decided.notes,
+        core_order=core_order,
+        **{name: getattr(decided, name) for name in edited},
     )
