@@ -74,7 +74,7 @@ def solve(
 ) -> None:
     """Solve the scenario exactly (CP-SAT, clairvoyant on the real channel realisation);
     write DIR/solution.json and DIR/plan.json, and replay the plan."""
-    from owin_cosim.exact.solve import require_ortools
+    from owin_cosim.exact.facade import require_ortools
 
     with _guard(debug):
         limit = parse_time_limit(time_limit)

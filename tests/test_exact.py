@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from owin_cosim.cli import app
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.exact import Solution, solve
-from owin_cosim.exact.solve import require_ortools
+from owin_cosim.exact.facade import require_ortools
 from owin_cosim.network.base import AdvanceResult, ChunkTx, NetworkBackend, NetworkRef, RadioUse
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.network.ofdm.config import OfdmConfig
@@ -268,6 +268,35 @@ def test_exact_equals_brute_force_and_its_plan_replays(kwargs: Mapping[str, obje
     assert sol.plan.radio_grid is not None and sol.plan.core_order is not None
     # no policy beats it on the same realisation
     assert all(ms >= sol.makespan_s - quantum for ms in sol.references.values())
+
+
+def test_dram_contention_in_the_replay_makes_the_answer_a_bound() -> None:
+    problem = tiny_problem(payload=(300, 200), split=False)
+    # every layer DRAM-bound alone (dram 4x compute): two at once share the bandwidth
+    heavy = [
+        (ExecOption(0, "-", (PartCost(0.1e-3, 0.4e-3, 1e5, 100, 1.0, 1, 0.5),)),)
+        for _ in range(len(problem.dag))
+    ]
+    dag = problem.dag
+    problem.dag = CompiledDag(
+        dag.names,
+        dag.groups,
+        dag.preds,
+        dag.succs,
+        np.full(4, 0.4e-3),
+        dag.cycles,
+        dag.energy_pJ,
+        dag.utilization,
+        dag.macs,
+        dag.out_bytes,
+        dag.needs,
+        heavy,
+    )
+    sol = solve(problem, 20.0)
+    assert sol.dram_binds and sol.status == "FEASIBLE"
+    assert sol.makespan_s > sol.model_makespan_s >= sol.bound_s
+    assert sol.gap > 0 and any(r.startswith("dram") for r in sol.relaxations)
+    assert execute(problem, sol.plan).makespan_s == sol.makespan_s
 
 
 def test_solve_is_deterministic_and_its_plan_survives_a_file(tmp_path: Path) -> None:

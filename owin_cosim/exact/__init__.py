@@ -9,7 +9,7 @@ so the coordinator replays it exactly; :func:`solve` replays it and checks the t
 
 Modules: :mod:`~owin_cosim.exact.solution` (the result), :mod:`~owin_cosim.exact.radio`
 (RB ownership, the power split, chunk deliveries), :mod:`~owin_cosim.exact.compute`
-(modes, precedence with NoC times, core exclusivity), :mod:`~owin_cosim.exact.solve`
+(modes, precedence with NoC times, core exclusivity), :mod:`~owin_cosim.exact.facade`
 (the facade: horizon, solver, plan, replay). See ``docs/exact.md``.
 
 May import :mod:`owin_cosim.system`, :mod:`owin_cosim.network`, :mod:`owin_cosim.sim`
@@ -19,7 +19,7 @@ is built (importing this package does not need it).
 
 from __future__ import annotations
 
+from owin_cosim.exact.facade import solve
 from owin_cosim.exact.solution import Solution
-from owin_cosim.exact.solve import solve
 
 __all__ = ["Solution", "solve"]

@@ -30,7 +30,15 @@ from ortools.sat.python import cp_model
 from owin_cosim.sim.dispatch import _input_fraction as input_fraction
 from owin_cosim.system.problem import Problem
 
-__all__ = ["ComputeVars", "Mode", "add_compute", "layer_modes", "noc_s", "to_units"]
+__all__ = [
+    "ComputeVars",
+    "Mode",
+    "add_compute",
+    "hint_compute",
+    "layer_modes",
+    "noc_s",
+    "to_units",
+]
 
 
 def to_units(seconds: float, unit_s: float) -> int:
@@ -128,3 +136,38 @@ def add_compute(
         any(to_units(o.alone_s, unit_s) == 0 for o in dag.layer_options[v]) for v in range(n)
     )
     return ComputeVars(start, end, modes, chosen, padded)
+
+
+def hint_compute(
+    model: cp_model.CpModel,
+    cv: ComputeVars,
+    problem: Problem,
+    unit_s: float,
+    runs: Sequence[tuple[tuple[int, ...], float]],
+    ready: Sequence[int | None],
+) -> int:
+    """Hint the compute variables with the semi-active schedule, in model units, of a
+    run's ``runs[v] = (cores, start_s)`` (its cores, and its order on each core);
+    return the hinted latest end."""
+    n = len(cv.start)
+    pick = []
+    for v in range(n):
+        cores = tuple(sorted(runs[v][0]))
+        i = next(i for i, m in enumerate(cv.modes[v]) if m.cores == cores)
+        pick.append(i)
+        for x, lit in enumerate(cv.chosen[v]):
+            model.add_hint(lit, x == i)
+    free = [0] * problem.num_cores
+    end = [0] * n
+    for v in sorted(range(n), key=lambda v: (runs[v][1], v)):
+        mode = cv.modes[v][pick[v]]
+        at = max([ready[v] or 0] + [free[j] for j in mode.cores])
+        for p in problem.dag.preds[v]:
+            src = cv.modes[p][pick[p]].cores
+            at = max(at, end[p] + to_units(noc_s(problem, p, src, v, mode), unit_s))
+        end[v] = at + mode.duration
+        for j in mode.cores:
+            free[j] = end[v]
+        model.add_hint(cv.start[v], at)
+        model.add_hint(cv.end[v], end[v])
+    return max(end, default=0)

@@ -10,19 +10,24 @@ Variables, per device ``k``, slot ``s`` and RB ``r``:
 - ``bits[k, s]``: what ``k`` sends in slot ``s``; under ``held[k, s, n]`` it equals
   ``sum_r q[k, s, r, n] own[k, s, r]`` with ``q[k, s, r, n]`` the bits RB ``r`` carries
   when ``k`` splits its power over ``n`` RBs (``channel.rb_rate_bps(P_k / n, gain)``
-  times the slot, floored in units of ``1 / BIT_SCALE`` bit): exact, one linear
-  constraint per value of ``n``, nothing linearised away;
+  times the slot, floored in units of ``1 / BIT_SCALE`` bit). Exactly, with
+  ``pick[k, s, r, n] = own[k, s, r] and held[k, s, n]`` (``sum_n pick = own``,
+  ``sum_r pick = n held``): ``bits[k, s] = sum_{r, n} q[k, s, r, n] pick[k, s, r, n]``,
+  nothing linearised away (the rates stay the Shannon values of each ``n``), and the
+  LP relaxation mixes exact per-``n`` values instead of a loose envelope;
 - ``done[k, c, s]`` (bool): the cumulative bits of ``k`` up to the end of slot ``s``
   reach the end of chunk ``c`` (chunks leave in index order, bits flow across chunk
   boundaries inside a slot), both ways (``done`` iff enough bits); chunk ``c`` is
   delivered at the end of its first done slot, ``(S - sum_s done[k, c, s]) + 1`` slots
   after 0. Every chunk is delivered within the horizon, and a device that has sent
-  everything holds no RB afterwards (a symmetry cut: those RBs would carry nothing).
+  everything holds no RB afterwards (a symmetry cut: those RBs would carry nothing);
+  RBs interchangeable in a slot (the same bits for every device, e.g. without fading)
+  take their owners in order (another symmetry cut).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -37,6 +42,7 @@ __all__ = [
     "add_radio",
     "believed_slots",
     "grid_of",
+    "hint_radio",
     "radio_tables",
 ]
 
@@ -76,13 +82,19 @@ def radio_tables(problem: Problem, slots: int) -> RadioTables:
 
 
 @dataclass
+@dataclass
 class RadioVars:
-    """The radio variables (see the module docstring)."""
+    """The radio variables (see the module docstring), by (device, slot[, RB | n])."""
 
     own: dict[tuple[int, int, int], cp_model.IntVar]
-    done: dict[tuple[int, int, int], cp_model.IntVar]
+    done: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
     #: Per device, per chunk: the slot at whose end it is delivered.
-    delivery_slot: list[list[cp_model.LinearExprT]]
+    delivery_slot: list[list[cp_model.LinearExprT]] = field(default_factory=list)
+    held: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
+    #: ``pick[k, s, r, n]``: ``own[k, s, r]`` and ``held[k, s, n]``.
+    pick: dict[tuple[int, int, int, int], cp_model.IntVar] = field(default_factory=dict)
+    bits: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
+    cum: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
 
 
 def add_radio(model: cp_model.CpModel, tab: RadioTables) -> RadioVars:
@@ -97,64 +109,114 @@ def add_radio(model: cp_model.CpModel, tab: RadioTables) -> RadioVars:
     for s in range(slots):
         for r in range(num_rbs):
             model.add_at_most_one(own[k, s, r] for k in range(k_dev))
-    done: dict[tuple[int, int, int], cp_model.IntVar] = {}
-    delivery: list[list[cp_model.LinearExprT]] = []
+    rv = RadioVars(own)
+    _same_rbs_in_order(model, tab, rv)
     for k in range(k_dev):
-        cumulative = _device_bits(model, tab, own, k)
-        for c, target in enumerate(tab.targets[k]):
-            for s in range(slots):
-                d = done[k, c, s] = model.new_bool_var(f"done[{k},{c},{s}]")
-                model.add(cumulative[s] >= target).only_enforce_if(d)
-                model.add(cumulative[s] <= target - 1).only_enforce_if(~d)
-                model.add(cumulative[s] >= target * d)  # the same, for the LP relaxation
-                if s > 0:
-                    model.add_implication(done[k, c, s - 1], d)
-            model.add(done[k, c, slots - 1] == 1)
-        last = len(tab.targets[k]) - 1
-        for s in range(1, slots):  # nothing left to send: hold no RB (a symmetry cut)
-            for r in range(num_rbs):
-                model.add_implication(done[k, last, s - 1], ~own[k, s, r])
-        delivery.append(
-            [slots - sum(done[k, c, s] for s in range(slots)) for c in range(len(tab.targets[k]))]
-        )
-    return RadioVars(own, done, delivery)
+        for s in range(tab.slots):
+            _slot_bits(model, tab, rv, k, s)
+        _deliveries(model, tab, rv, k)
+    return rv
 
 
-def _device_bits(
-    model: cp_model.CpModel,
-    tab: RadioTables,
-    own: dict[tuple[int, int, int], cp_model.IntVar],
-    k: int,
-) -> list[cp_model.IntVar]:
-    """Device ``k``'s cumulative scaled bits at the end of every slot."""
-    num_rbs = tab.num_rbs
-    cumulative: list[cp_model.IntVar] = []
-    total = 0
+def _same_rbs_in_order(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars) -> None:
+    """RBs that carry the same bits for every device are interchangeable: their owners go
+    in order (owner index, none last), a symmetry cut (fading-free channels)."""
+    k_dev = tab.q.shape[0]
     for s in range(tab.slots):
-        most = int(tab.q[k, s].max(axis=1).sum())  # an upper bound of any slot's bits
-        bits = model.new_int_var(0, most, f"bits[{k},{s}]")
-        held = [model.new_bool_var(f"held[{k},{s},{n}]") for n in range(num_rbs + 1)]
-        model.add_exactly_one(held)
-        mine = [own[k, s, r] for r in range(num_rbs)]
-        model.add(sum(mine) == sum(n * held[n] for n in range(num_rbs + 1)))
-        model.add(bits == 0).only_enforce_if(held[0])
-        best_n = [0]
-        for n in range(1, num_rbs + 1):
-            per_rb = tab.q[k, s, :, n - 1]
-            model.add(
-                bits == sum(int(per_rb[r]) * mine[r] for r in range(num_rbs))
-            ).only_enforce_if(held[n])
-            best_n.append(int(np.sort(per_rb)[::-1][:n].sum()))
-        # Implied by the above, stated plainly for the LP relaxation: no RB carries more
-        # than at full power, and n RBs no more than the best n of them at power P / n.
-        full = tab.q[k, s, :, 0]
-        model.add(bits <= sum(int(full[r]) * mine[r] for r in range(num_rbs)))
-        model.add(bits <= sum(best_n[n] * held[n] for n in range(num_rbs + 1)))
-        total += most
-        cum = model.new_int_var(0, total, f"cum[{k},{s}]")
-        model.add(cum == (cumulative[-1] + bits if cumulative else bits))
-        cumulative.append(cum)
-    return cumulative
+        for r in range(tab.num_rbs - 1):
+            if not np.array_equal(tab.q[:, s, r, :], tab.q[:, s, r + 1, :]):
+                continue
+            index = [
+                sum(k * rv.own[k, s, x] for k in range(k_dev))
+                + k_dev * (1 - sum(rv.own[k, s, x] for k in range(k_dev)))
+                for x in (r, r + 1)
+            ]
+            model.add(index[0] <= index[1])
+
+
+def _slot_bits(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int, s: int) -> None:
+    """Device ``k``'s bits in slot ``s``: exactly ``sum q[k, s, r, n] pick[k, s, r, n]``."""
+    num_rbs = tab.num_rbs
+    held = [model.new_bool_var(f"held[{k},{s},{n}]") for n in range(num_rbs + 1)]
+    model.add_exactly_one(held)
+    mine = [rv.own[k, s, r] for r in range(num_rbs)]
+    model.add(sum(mine) == sum(n * held[n] for n in range(num_rbs + 1)))
+    terms = []
+    best_n = [0]
+    for n in range(1, num_rbs + 1):
+        per_rb = tab.q[k, s, :, n - 1]
+        picks = []
+        for r in range(num_rbs):
+            z = rv.pick[k, s, r, n] = model.new_bool_var(f"pick[{k},{s},{r},{n}]")
+            model.add_implication(z, held[n])
+            picks.append(z)
+            terms.append(int(per_rb[r]) * z)
+        model.add(sum(picks) == n * held[n])  # the n RBs held, when n are held
+        best_n.append(int(np.sort(per_rb)[::-1][:n].sum()))
+    for r in range(num_rbs):  # an RB held counts under the one n in force
+        model.add(sum(rv.pick[k, s, r, n] for n in range(1, num_rbs + 1)) == mine[r])
+    bits = rv.bits[k, s] = model.new_int_var(0, max(best_n), f"bits[{k},{s}]")
+    model.add(bits == sum(terms))
+    # implied, stated plainly for the LP relaxation: n RBs carry at most the best n
+    model.add(bits <= sum(best_n[n] * held[n] for n in range(num_rbs + 1)))
+    for n in range(num_rbs + 1):
+        rv.held[k, s, n] = held[n]
+
+
+def _deliveries(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int) -> None:
+    """Cumulative bits, each chunk's done flags and delivery slot; no RB once all is sent."""
+    slots, total = tab.slots, 0
+    for s in range(slots):
+        total += int(tab.q[k, s].max(axis=1).sum())
+        cum = rv.cum[k, s] = model.new_int_var(0, total, f"cum[{k},{s}]")
+        model.add(cum == (rv.cum[k, s - 1] + rv.bits[k, s] if s else rv.bits[k, s]))
+    for c, target in enumerate(tab.targets[k]):
+        for s in range(slots):
+            d = rv.done[k, c, s] = model.new_bool_var(f"done[{k},{c},{s}]")
+            model.add(rv.cum[k, s] >= target).only_enforce_if(d)
+            model.add(rv.cum[k, s] <= target - 1).only_enforce_if(~d)
+            model.add(rv.cum[k, s] >= target * d)  # the same, for the LP relaxation
+            if s > 0:
+                model.add_implication(rv.done[k, c, s - 1], d)
+        model.add(rv.done[k, c, slots - 1] == 1)
+    last = len(tab.targets[k]) - 1
+    for s in range(1, slots):  # nothing left to send: hold no RB (a symmetry cut)
+        for r in range(tab.num_rbs):
+            model.add_implication(rv.done[k, last, s - 1], ~rv.own[k, s, r])
+    rv.delivery_slot.append(
+        [slots - sum(rv.done[k, c, s] for s in range(slots)) for c in range(len(tab.targets[k]))]
+    )
+
+
+def hint_radio(
+    model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, owners: list[list[int]]
+) -> list[list[int]]:
+    """Hint every radio variable from RB owners per slot (device index, -1: none; no row:
+    none); return every chunk's delivery slot under them (``slots``: not within)."""
+    k_dev, slots, num_rbs = tab.q.shape[0], tab.slots, tab.num_rbs
+    rows = [owners[s] if s < len(owners) else [-1] * num_rbs for s in range(slots)]
+    out = []
+    for k in range(k_dev):
+        cum = 0
+        when = [slots] * len(tab.targets[k])
+        for s, row in enumerate(rows):
+            n = sum(o == k for o in row)
+            for r in range(num_rbs):
+                model.add_hint(rv.own[k, s, r], row[r] == k)
+                for m in range(1, num_rbs + 1):
+                    model.add_hint(rv.pick[k, s, r, m], row[r] == k and m == n)
+            for m in range(num_rbs + 1):
+                model.add_hint(rv.held[k, s, m], m == n)
+            bits = sum(int(tab.q[k, s, r, n - 1]) for r in range(num_rbs) if row[r] == k)
+            cum += bits
+            model.add_hint(rv.bits[k, s], bits)
+            model.add_hint(rv.cum[k, s], cum)
+            for c, target in enumerate(tab.targets[k]):
+                model.add_hint(rv.done[k, c, s], cum >= target)
+                if cum >= target and when[c] == slots:
+                    when[c] = s
+        out.append(when)
+    return out
 
 
 def grid_of(

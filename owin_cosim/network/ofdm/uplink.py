@@ -87,6 +87,9 @@ class OfdmUplink(NetworkBackend):
         self._usage: list[RadioUse] = []
         self._done_in_slot: list[Delivery] = []  # completed, reported at the slot's end
         self._grid: list[list[int]] = []  # explicit RB owners per slot (-1: unused)
+        #: Set to a dict to record the RB owners (device index, -1: unused) of every
+        #: slot allocated (the exact reference reads its start plans' grids from it).
+        self.allocation_log: dict[int, list[int]] | None = None
 
     # ---- interface ----------------------------------------------------------------
     @property
@@ -218,7 +221,7 @@ class OfdmUplink(NetworkBackend):
             w = active.astype(float)
         gains = self.channel.gains(slot)
         if slot < len(self._grid):
-            self._follow_grid(self._grid[slot], active, gains)
+            self._follow_grid(self._grid[slot], active, gains, slot)
             return
         quota = _largest_remainder(w / w.sum() * cfg.num_rbs, cfg.num_rbs)
         # Greedy by gain: each RB to the best device that still has quota (plain lists:
@@ -253,19 +256,24 @@ class OfdmUplink(NetworkBackend):
             for r in map(int, free):
                 owner[r] = max(hungry, key=lambda j: (gains[j, r], -j))
             rates = self._rates(owner, gains)
-        units = np.bincount(owner[owner >= 0], minlength=len(self._state))
-        for k, st in enumerate(self._state):
-            st.rate_bps, st.units = float(rates[k]), int(units[k])
+        self._hold(owner, rates, slot)
 
-    def _follow_grid(self, row: list[int], active: np.ndarray, gains: np.ndarray) -> None:
+    def _follow_grid(
+        self, row: list[int], active: np.ndarray, gains: np.ndarray, slot: int
+    ) -> None:
         """The slot's allocation as the grid says; RBs of devices without data stay idle."""
         owner = np.array(row)
         held = owner >= 0
         owner[held] = np.where(active[owner[held]], owner[held], -1)
-        rates = self._rates(owner, gains)
+        self._hold(owner, self._rates(owner, gains), slot)
+
+    def _hold(self, owner: np.ndarray, rates: np.ndarray, slot: int) -> None:
+        """Put the slot's allocation ``owner`` (with its ``rates``) in force."""
         units = np.bincount(owner[owner >= 0], minlength=len(self._state))
         for k, st in enumerate(self._state):
             st.rate_bps, st.units = float(rates[k]), int(units[k])
+        if self.allocation_log is not None:
+            self.allocation_log[slot] = owner.tolist()
 
     def _fewest_rbs(self, k: int, sorted_gains: np.ndarray, need_bits: float) -> int:
         """Fewest of the (best-first) RBs that carry ``need_bits`` in one slot, power
