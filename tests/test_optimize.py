@@ -237,7 +237,7 @@ def test_policy_params_are_validated() -> None:
 def test_policy_owin_in_compare(tmp_path: Path) -> None:
     scenario = write_scenario(
         tmp_path / "s.yaml",
-        scenario_dict(policy={"name": "owin", "params": {"budget": 10, "start": "rtfs"}}),
+        scenario_dict(policy={"name": "owin", "params": {"budget": 10, "seed": 4}}),
     )
     out = tmp_path / "cmp"
     res = runner.invoke(
@@ -251,5 +251,6 @@ def test_policy_owin_in_compare(tmp_path: Path) -> None:
     }
     plan = json.loads((out / "owin" / "plan.json").read_text())
     assert plan["policy"] == "owin" and plan["notes"]["optimizer"]["budget"] == 10
-    assert plan["notes"]["optimizer"]["start_policy"] == "rtfs"
-    assert span["owin"] < span["rtfs"]  # no fading: the planning gain is the run's
+    assert plan["notes"]["optimizer"]["start_policy"] == "pacs"
+    assert plan["notes"]["optimizer"]["seed"] == 4
+    assert span["owin"] <= span["pacs"]  # no fading: the planning channel is the run's

@@ -16,8 +16,9 @@ greedily when it becomes ready):
 
 - ``priority``: a layer moves up or down among the others by up to 8 places in priority
   order (the ready list is sorted by it);
-- ``place``: a layer is pinned to one of its options (core type, group size) on random
-  cores of that type (a split when the group has several), or unpinned;
+- ``place``: a layer, drawn with probability proportional to its fastest time alone, is
+  pinned to one of its options (core type, group size) on random cores of that type (a
+  split when the group has several), or unpinned;
 - ``chunks``: two chunks of one device trade places in the chunk order;
 - ``release``: ``after_all_uploads`` becomes ``on_arrival`` (a start from RTFS).
 
@@ -74,6 +75,13 @@ def _ensure_positive(state: State, problem: Problem) -> State:
         rows.append(_normalised(new, active))
         done += ks
     return replace(state, shares=tuple(rows))
+
+
+def _heavy_layer(problem: Problem, rng: np.random.Generator) -> int:
+    """A layer drawn with probability proportional to its fastest time alone: where a
+    layer runs matters in proportion to how long it runs."""
+    w = np.asarray(problem.dag.duration_s, dtype=float) + 1e-12
+    return int(rng.choice(len(w), p=w / w.sum()))
 
 
 def swap(state: State, problem: Problem, rng: np.random.Generator) -> State | None:
@@ -211,7 +219,7 @@ def place(state: State, problem: Problem, rng: np.random.Generator) -> State | N
     """A layer is pinned to an option on random cores of its type, or unpinned."""
     frozen = set() if state.core_order is None else {n for _, ns in state.core_order for n in ns}
     names = problem.dag.names
-    v = int(rng.integers(len(names)))
+    v = _heavy_layer(problem, rng)
     if names[v] in frozen:
         return None
     pinned = dict(state.placement)

@@ -4,7 +4,7 @@
 then repeatedly draws a neighbour of the current plan (one to three moves of
 :mod:`owin_cosim.optimize.moves`), simulates it and accepts it with the Metropolis rule:
 always if it is no worse, else with probability ``exp(-delta / T)``, where the
-temperature ``T`` falls geometrically from 1 % to 0.01 % of the start's makespan over
+temperature ``T`` falls geometrically from 0.3 % to 0.01 % of the start's makespan over
 the budget. After ``max(10, budget // 5)`` evaluations without a new best, the search
 goes back to the best plan. The best plan seen is returned, so the result is never
 worse than the start.
@@ -40,7 +40,7 @@ __all__ = ["DEFAULT_BUDGET", "LogRow", "SearchResult", "search"]
 #: then for seeds 0, 1 and 2 (``benchmarks/bench_optimize.py``).
 DEFAULT_BUDGET = 100
 #: The temperature, as fractions of the start's makespan, at the start and at the end.
-T_START = 1e-2
+T_START = 3e-3
 T_END = 1e-4
 #: Give up on a candidate draw after this many neighbours already simulated.
 _MAX_REDRAWS = 50
