@@ -6,7 +6,7 @@ every slot (each RB to one device or to none) with its own float arithmetic of t
 even power split, keeps the Pareto-best delivery times, and for each of them every
 layer's mode (option x cores) and every topological order, timed by its own small
 list scheduler (NoC gathers from the documented formula). Instances are tiny: 2
-devices, 2 RBs, a few slots, 2 cores, 4 layers.
+devices, 2 RBs, a few slots, 2 cores (also of two types), 4 layers.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from owin_cosim.network.base import AdvanceResult, ChunkTx, NetworkBackend, Netw
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.network.ofdm.config import OfdmConfig
 from owin_cosim.sim.coordinator import execute
-from owin_cosim.system.options import ExecOption, PartCost
+from owin_cosim.system.options import CoreTypeInfo, ExecOption, PartCost
 from owin_cosim.system.plan import Plan, RadioPhase
 from owin_cosim.system.plan_file import plan_from_json, plan_to_json, read_plan, write_plan
 from owin_cosim.system.problem import CompiledDag, CostStats, DeviceSpec, Interconnect, Problem
@@ -44,8 +44,10 @@ def _part(seconds: float) -> PartCost:
     return PartCost(seconds, 0.0, 0.0, 100, 1.0, 1, 0.5)
 
 
-def _options(seconds: float, split: bool) -> tuple[ExecOption, ...]:
+def _options(seconds: float, split: bool, hetero: bool) -> tuple[ExecOption, ...]:
     one = ExecOption(0, "-", (_part(seconds),))
+    if hetero:  # core 0 is big, core 1 little and 2.5x slower; no split across types
+        return (one, ExecOption(1, "-", (_part(seconds * 2.5),)))
     if not split:
         return (one,)
     return (one, ExecOption(0, "M", (_part(seconds * 0.6), _part(seconds * 0.6))))
@@ -57,11 +59,13 @@ def tiny_problem(
     fading: str = "rayleigh",
     split: bool = True,
     hop_latency_s: float = 20e-6,
+    hetero: bool = False,
+    distances: tuple[float, float] = (40.0, 80.0),
 ) -> Problem:
     """Device a (2 chunks) and b (1 chunk); a slice per chunk of a, b's encoder, a fusion."""
     devs = [
-        DeviceSpec("a", "vec", 40.0, 0.2, payload[0], 2),
-        DeviceSpec("b", "vec", 80.0, 0.2, payload[1], 1),
+        DeviceSpec("a", "vec", distances[0], 0.2, payload[0], 2),
+        DeviceSpec("b", "vec", distances[1], 0.2, payload[1], 1),
     ]
     names = ["a/x#0", "a/x#1", "b/y", "fuse"]
     preds: list[list[int]] = [[], [], [], [0, 1, 2]]
@@ -81,7 +85,11 @@ def tiny_problem(
         np.ones(n, dtype=np.int64),
         np.array([4000.0, 4000.0, 8000.0, 100.0]),
         needs,
-        [_options(d, split) for d in dur],
+        [_options(d, split, hetero) for d in dur],
+    )
+    types = (
+        CoreTypeInfo("big", 1, None, (0,), "DRAM", math.inf, math.inf),
+        CoreTypeInfo("little", 1, None, (1,), "DRAM", math.inf, math.inf),
     )
     noc = Interconnect(np.array([[0, 1], [1, 0]]), hop_latency_s, 1e9, 1.0)
     cfg = OfdmConfig(num_rbs=2, fading=fading)  # type: ignore[arg-type]
@@ -99,6 +107,7 @@ def tiny_problem(
         0.0,
         CostStats("hand", 0, 0),
         radio_units=2,
+        core_types=types if hetero else (),
     )
 
 
@@ -172,9 +181,11 @@ def _delivery_vectors(problem: Problem, slots: int) -> list[tuple[float, ...]]:
 
 
 def _modes(problem: Problem, v: int) -> list[tuple[ExecOption, tuple[int, ...]]]:
-    cores = range(problem.num_cores)
+    pools = [t.cores for t in problem.chip_types]
     return [
-        (o, c) for o in problem.dag.layer_options[v] for c in itertools.combinations(cores, o.group)
+        (o, c)
+        for o in problem.dag.layer_options[v]
+        for c in itertools.combinations(pools[o.core_type], o.group)
     ]
 
 
@@ -250,6 +261,9 @@ def brute_force(problem: Problem, slots: int = 8) -> float:
         {},
         {"seed": 11, "payload": (700, 700)},
         {"fading": "none", "split": False, "hop_latency_s": 0.3e-3},
+        {"seed": 7, "hetero": True},
+        # far devices, moderate SNR: splitting the power over 2 RBs gains little
+        {"seed": 2, "distances": (300.0, 450.0), "payload": (300, 160)},
     ],
 )
 def test_exact_equals_brute_force_and_its_plan_replays(kwargs: Mapping[str, object]) -> None:
