@@ -338,6 +338,15 @@ def test_solve_refuses_other_backends_and_bad_limits() -> None:
         assert info.value.key == "--time-limit"
 
 
+def test_a_model_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import owin_cosim.exact.facade as facade
+
+    monkeypatch.setattr(facade, "MAX_RADIO_BOOLEANS", 10)
+    with pytest.raises(ConfigError) as info:
+        solve(tiny_problem(), 1.0)
+    assert info.value.key == "network.ofdm.num_rbs" and "radio booleans" in str(info.value)
+
+
 def test_missing_ortools_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import ortools.sat.python
 

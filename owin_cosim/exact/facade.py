@@ -41,6 +41,7 @@ from owin_cosim.system.problem import Problem
 
 __all__ = [
     "MARGIN_SLOTS",
+    "MAX_RADIO_BOOLEANS",
     "RANDOM_SEED",
     "UNITS_PER_SLOT",
     "require_ortools",
@@ -54,6 +55,9 @@ UNITS_PER_SLOT = 1_000_000
 MARGIN_SLOTS = 2
 #: CP-SAT's random seed (fixed: same inputs, same search).
 RANDOM_SEED = 0
+#: Largest radio model built (``own`` and ``pick`` booleans): beyond it the model alone
+#: takes minutes and gigabytes to build, and no proof comes (``docs/exact.md``).
+MAX_RADIO_BOOLEANS = 500_000
 
 
 def require_ortools() -> ModuleType:
@@ -101,6 +105,20 @@ class _Model:
     tables: Any
     compute: Any
     makespan: Any
+
+
+def _check_size(problem: Problem, slots: int) -> None:
+    devices, rbs = len(problem.devices), problem.network.config.num_rbs
+    size = devices * slots * rbs * (rbs + 1)
+    if size > MAX_RADIO_BOOLEANS:
+        raise ConfigError(
+            None,
+            "network.ofdm.num_rbs",
+            f"the exact model would need {size} radio booleans ({devices} devices x "
+            f"{slots} slots x {rbs} RBs x {rbs + 1}); expected at most {MAX_RADIO_BOOLEANS}: "
+            "the exact reference is for small instances (fewer RBs, devices or slots; "
+            "docs/exact.md, limits of size)",
+        )
 
 
 def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
@@ -262,7 +280,8 @@ def solve(
     problem : Problem
         A problem on the analytic OFDM uplink (``network.backend: ofdm``).
     time_limit_s : float
-        CP-SAT's wall-clock limit (seconds, > 0).
+        CP-SAT's wall-clock limit (seconds, > 0); building the model and the reference
+        runs come on top.
     workers : int
         CP-SAT's search threads (1: deterministic when the solve ends before the limit).
     references : mapping of str to Plan, optional
@@ -279,7 +298,8 @@ def solve(
     Raises
     ------
     ConfigError
-        Not an OFDM problem, a bad time limit, or no plan found within it.
+        Not an OFDM problem, a bad time limit, a model too large to build
+        (:data:`MAX_RADIO_BOOLEANS`), or no plan found within the limit.
     BackendUnavailableError
         OR-Tools is not installed.
     ScheduleError
@@ -292,6 +312,7 @@ def solve(
     slot_s = problem.network.config.slot_s
     slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
     unit_s = slot_s / UNITS_PER_SLOT
+    _check_size(problem, slots)
     built = _build(problem, slots, unit_s)
     _hint(problem, built, unit_s, *start)
     solver = cp_model.CpSolver()
