@@ -10,6 +10,9 @@ Run: ``.venv/bin/python benchmarks/bench_optimize.py [--write]`` (a few minutes)
    channel (``Evaluator(problem, "real")``), and the search's wall time. Makespans are
    simulated times (deterministic for a seed and a budget); wall times depend on the
    machine and its load.
+3. The same search (from PACS, budget 100, seeds 0 and 1) on the first 12 generated
+   small instances (``owin_cosim.study.instances.small_instances``): best planning
+   makespan over PACS's, per instance and on average.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from results_file import write_section
 from owin_cosim.api import build_problem
 from owin_cosim.optimize import search, start_plan
 from owin_cosim.sim.evaluator import Evaluator
+from owin_cosim.study.instances import small_instances
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
 BUDGETS = (25, 50, 100, 200)
@@ -82,11 +87,40 @@ def main() -> None:
             )
             lines.append(row)
             print(row, flush=True)
+    lines += _small_instances()
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}.")
     section = "\n".join(lines)
     print(section)
     if args.write:
         write_section("<!-- optimize:begin -->", "<!-- optimize:end -->", lines)
+
+
+def _small_instances() -> list[str]:
+    """Part 3: best over PACS on small generated instances (planning channel)."""
+    lines = [
+        "",
+        "Small generated instances (`small_instances(12)`), from PACS, budget 100; planning "
+        "makespans in ms:",
+        "",
+        "| instance | layers | cores | PACS | seed 0 | seed 1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    ratios = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for inst in small_instances(12):
+            problem = build_problem(inst.write(tmp))
+            pacs = start_plan(problem, "pacs")
+            found = [search(problem, pacs, 100, seed) for seed in (0, 1)]
+            ratios += [r.best_s / r.start_s for r in found]
+            lines.append(
+                f"| {inst.name} | {len(problem.dag)} | {problem.num_cores} | "
+                f"{found[0].start_s * 1e3:.3f} | "
+                + " | ".join(f"{r.best_s * 1e3:.3f}" for r in found)
+                + " |"
+            )
+            print(lines[-1], flush=True)
+    lines.append(f"\nMean best / PACS: {statistics.mean(ratios):.4f} ({len(ratios)} searches).")
+    return lines
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ Radio moves (the order and the shares over time):
 Compute moves (what ``eft`` dispatch cannot find by itself, since it decides each layer
 greedily when it becomes ready):
 
-- ``priority``: a layer moves up or down among the others by up to 8 places in priority
-  order (the ready list is sorted by it);
+- ``priority``: a layer (drawn as for ``place``, below) moves up or down among the others
+  by up to 8 places in priority order (the ready list is sorted by it);
 - ``place``: a layer, drawn with probability proportional to its fastest time alone, is
   pinned to one of its options (core type, group size) on random cores of that type (a
   split when the group has several), or unpinned;
@@ -198,8 +198,8 @@ def priority(state: State, problem: Problem, rng: np.random.Generator) -> State 
     for v, p in state.priorities:
         prio[v] = p
     order = sorted(range(n), key=lambda u: (-prio[u], u))  # dispatch order of a ready list
-    pos = int(rng.integers(n))
-    v = order[pos]
+    v = _heavy_layer(problem, rng)
+    pos = order.index(v)
     step = int(rng.integers(1, _PRIORITY_REACH + 1)) * (1 if rng.random() < 0.5 else -1)
     to = min(n - 1, max(0, pos - step))
     if to == pos:
