@@ -35,9 +35,10 @@ from owin_cosim.system.problem import Problem
 __all__ = ["DEFAULT_BUDGET", "LogRow", "SearchResult", "search"]
 
 #: Evaluations when no budget is given (the CLI's and policy ``owin``'s default). One
-#: evaluation of the quickstart (176 layers) takes 36 ms on an idle 2-core machine (73 ms
-#: under load), so 100 take 4 to 7 s; from PACS the quickstart's search has converged by
-#: then for seeds 0, 1 and 2 (``benchmarks/bench_optimize.py``).
+#: evaluation of the quickstart (176 layers) takes 36 ms on an idle 2-core machine (50 to
+#: 73 ms under load), so 100 take 4 to 7 s; from PACS, seeds 0 and 2 reach the best
+#: quickstart plan seen (35.303 ms) within 100, and 200 gain little on average
+#: (``benchmarks/bench_optimize.py``).
 DEFAULT_BUDGET = 100
 #: The temperature, as fractions of the start's makespan, at the start and at the end.
 T_START = 3e-3
