@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from owin_cosim.api import build_problem
@@ -20,11 +23,14 @@ from owin_cosim.errors import ConfigError
 from owin_cosim.optimize import search, start_plan
 from owin_cosim.optimize.state import from_plan, to_plan
 from owin_cosim.policies import Pacs, make_policy
+from owin_cosim.scenario.assemble import assemble
+from owin_cosim.scenario.schema import Scenario
 from owin_cosim.sim.evaluator import Evaluator
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.plan_file import write_plan
 from owin_cosim.system.problem import Problem
 from tests.conftest import scenario_dict, write_scenario
+from tests.test_properties import scenarios
 
 runner = CliRunner()
 
@@ -50,6 +56,20 @@ def test_never_worse_than_its_start(tiny: tuple[Path, Problem], start: str, seed
     assert result.evaluations == len(result.log) == 12
     assert [r.best_s for r in result.log] == sorted((r.best_s for r in result.log), reverse=True)
     assert result.plan.policy == "owin"
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from(["rtfs", "pacs"]), st.integers(0, 2**32))
+def test_random_scenarios_never_worse_and_repeatable(
+    data: dict[str, Any], start: str, seed: int
+) -> None:
+    problem = assemble(Scenario.model_validate(data), Path("prop.yaml"))
+    first = start_plan(problem, start)
+    result = search(problem, first, budget=6, seed=seed)
+    assert result.best_s <= result.start_s == Evaluator(problem).makespan(first)
+    assert Evaluator(problem).makespan(result.plan) == result.best_s
+    again = search(problem, first, budget=6, seed=seed)
+    assert again.log == result.log and again.plan == result.plan
 
 
 def test_improves_a_start_that_holds_compute_back(tiny: tuple[Path, Problem]) -> None:
