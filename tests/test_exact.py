@@ -317,6 +317,8 @@ def test_solve_is_deterministic_and_its_plan_survives_a_file(tmp_path: Path) -> 
     problem = tiny_problem(seed=5)
     a, b = solve(problem, 20.0), solve(problem, 20.0)
     assert a.plan == b.plan and a.makespan_s == b.makespan_s and a.bound_s == b.bound_s
+    c, d = solve(problem, 20.0, workers=2), solve(problem, 20.0, workers=2)  # interleaved
+    assert c.plan == d.plan and c.status == "OPTIMAL" and c.makespan_s == a.makespan_s
     write_plan(tmp_path / "plan.json", a.plan, problem)
     again = read_plan(tmp_path / "plan.json", problem)
     assert again == a.plan

@@ -16,7 +16,9 @@ Steps of :func:`solve`:
    DRAM contention (a relaxation: each layer at its time alone) made the replay
    slower, which the solution then says (status FEASIBLE, the model value a bound).
 
-Determinism: with one worker and a fixed seed, CP-SAT's search is deterministic, so a
+Determinism: with a fixed seed and a given number of workers (one: CP-SAT's plain
+search; several: its strategies interleaved in deterministic batches), the search is
+deterministic, so a
 solve that finishes (OPTIMAL) before its time limit gives the same plan every time; a
 solve stopped by the (wall-clock) limit stops wherever the machine's speed left it, so
 its plan and bound may differ between runs.
@@ -322,6 +324,10 @@ def solve(
     # every constraint in the LP relaxation (the enforced ones too): the radio's bound
     # comes from there (measured: 0.3 s to optimal where the default stalls at 60 s)
     solver.parameters.linearization_level = 2
+    # Several workers: CP-SAT's strategies interleaved in deterministic batches (plain
+    # parallel workers race: no two runs alike); one worker: the plain search, faster on
+    # radio-bound instances (docs/exact.md compares the two)
+    solver.parameters.interleave_search = workers > 1
     t0 = time.perf_counter()
     status = solver.solve(built.model)
     solve_s = time.perf_counter() - t0
