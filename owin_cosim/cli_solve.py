@@ -126,6 +126,11 @@ def _solve_and_write(problem: object, limit: float, workers: int, target: Path) 
     )
     if s.dram_binds:
         _say("  DRAM contention binds in the replay: the solver's value is a bound only")
+    if s.plan_source != "solver":
+        _say(
+            f"  the solver's plan replays to {s.replay_makespan_s * 1e3:.6f} ms: the better "
+            f"{s.plan_source} plan is written instead"
+        )
     refs_text = ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in s.references.items())
     _say(f"  policies on the same realisation: {refs_text}")
     _say("  clairvoyant: the solver knows every slot's fading of this realisation")

@@ -44,7 +44,8 @@ class Solution:
     plan: Plan
     #: The solver's own objective (integer time units, in seconds).
     model_makespan_s: float = float("nan")
-    #: The coordinator's makespan of :attr:`plan` (equal to :attr:`makespan_s`).
+    #: The coordinator's makespan of the solver's own plan (:attr:`makespan_s`, unless
+    #: DRAM contention slowed it below a reference plan, which is then :attr:`plan`).
     replay_makespan_s: float = float("nan")
     #: Whether DRAM contention made the replay slower than the model (then the model
     #: value is a bound and the status FEASIBLE).
@@ -57,6 +58,8 @@ class Solution:
     time_unit_s: float = 0.0
     #: CP-SAT's own status name and its parameters.
     solver: dict[str, Any] = field(default_factory=dict)
+    #: Where :attr:`plan` comes from: ``"solver"``, or the name of a better reference.
+    plan_source: str = "solver"
 
     def to_json(self) -> dict[str, Any]:
         """The content of ``solution.json`` (JSON-ready; the plan is written apart)."""
@@ -76,4 +79,5 @@ class Solution:
             "horizon_slots": self.horizon_slots,
             "time_unit_s": self.time_unit_s,
             "solver": dict(self.solver),
+            "plan_source": self.plan_source,
         }
