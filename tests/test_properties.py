@@ -134,7 +134,9 @@ def check_schedule(problem: Problem, result: RunResult, policy: str) -> None:
 @given(scenarios())
 def test_schedules_are_feasible_and_above_the_bound(data: dict[str, Any]) -> None:
     problem = assemble(Scenario.model_validate(data), Path("prop.yaml"))
-    for name in POLICIES:
+    # exact is the CP-SAT reference (tests/test_exact.py): a solve per example here
+    # would take minutes, and it is no heuristic to put through these checks
+    for name in (n for n in POLICIES if n != "exact"):
         # owin's default budget (100 simulations per plan) would add about 45 s here; a
         # few moves are enough to put placements and priorities through the checks.
         params = {"budget": 8} if name == "owin" else {}

@@ -48,6 +48,7 @@ POLICIES: Registry[type[Policy]] = Registry(
         "rtfs": "owin_cosim.policies.rtfs:Rtfs",
         "pacs": "owin_cosim.policies.pacs:Pacs",
         "owin": "owin_cosim.policies.owin:Owin",
+        "exact": "owin_cosim.policies.exact:Exact",
     },
     _policy_class,
 )

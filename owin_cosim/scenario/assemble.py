@@ -30,6 +30,7 @@ from owin_cosim.network.base import UplinkSetup, dbm_to_w
 from owin_cosim.network.ofdm.backend import planning_seed
 from owin_cosim.network.registry import NETWORK_BACKENDS
 from owin_cosim.policies.registry import make_policy
+from owin_cosim.scenario.heterogeneity import scale_encoders, with_payloads
 from owin_cosim.scenario.limits import check_model, check_uplink
 from owin_cosim.scenario.model_file import load_model_file, load_onnx_model
 from owin_cosim.scenario.onnx_parts import build_with_onnx_parts, has_onnx_parts
@@ -351,7 +352,8 @@ def assemble(
     make_policy(s.policy.name, s.policy.params, file)  # validates name and parameters
     network_type = NETWORK_BACKENDS.load(s.network.backend, file, "network.backend")
     model, payloads = _build_model(s, file)
-    devices = _devices(s, file, model, payloads)
+    h = s.modality_heterogeneity
+    devices = with_payloads(_devices(s, file, model, payloads), h, file)
     check_model(s, file, model, {d.name: d.chunks for d in devices})
     check_uplink(s, file, [d.uplink() for d in devices], [sum(d.chunk_bytes) for d in devices])
     uplink: UplinkSetup = network_type.setup(
@@ -364,6 +366,7 @@ def assemble(
     chip = _chip(s, file)
     _check_fits(s, file, chip, model)
     dag, stats, types = _cost_dag(s, file, chip, model, devices, progress)
+    dag = scale_encoders(dag, devices, h, file)
     noc = Interconnect(
         chip.hop_matrix(),
         chip.hop_latency_s,

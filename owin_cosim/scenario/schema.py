@@ -421,6 +421,9 @@ class Scenario(_Strict):
     model: ModelSection = Field(default_factory=ModelSection)
     accelerator: AcceleratorSection
     policy: PolicySection = Field(default_factory=PolicySection)
+    #: Interpolates the devices' payloads and encoder work between the set as written
+    #: (1) and a homogeneous one with the same totals (0): owin_cosim/scenario/heterogeneity.py.
+    modality_heterogeneity: float = Field(1.0, ge=0, le=1)
     #: The file the scenario was read from (relative paths inside are relative to it).
     _source: Path | None = PrivateAttr(default=None)
 

@@ -4,7 +4,8 @@ Columns, in this order (``docs/sweep.md``): ``run_id``, ``point``, ``policy``, `
 ``status`` (``"ok"`` or ``"failed"``), ``error`` (``""`` when ok); one column per axis,
 named by its key path as written in the sweep file, with the value as given; then
 :data:`RESULT_COLUMNS` (floats, null for a failed run; ``optimum_s`` null unless a run
-reports one), ``wall_s`` (the only machine-dependent column) and ``run_dir`` (relative
+reports one; every ok row of a point and seed gets the optimum one of them reports,
+e.g. policy ``exact``'s), ``wall_s`` (the only machine-dependent column) and ``run_dir`` (relative
 to the sweep directory). Rows follow the expansion order; runs not finished yet have no
 row. Both files are written atomically, rebuilt from the run directories.
 """
@@ -69,9 +70,31 @@ def _results(summary: Mapping[str, Any] | None) -> dict[str, float | None]:
         return dict.fromkeys(RESULT_COLUMNS)
     energy = summary.get("energy_J") or {}
     out = {k: _number(summary.get(k)) for k in RESULT_COLUMNS if not k.startswith("energy_J")}
+    if out["optimum_s"] is None:  # policy exact reports it in its plan's notes
+        out["optimum_s"] = _number((summary.get("plan") or {}).get("optimum_s"))
     for part in ("total", "radio", "accelerator", "noc"):
         out[f"energy_J_{part}"] = _number(energy.get(part))
     return {k: out[k] for k in RESULT_COLUMNS}
+
+
+def _share_optimum(rows: list[dict[str, Any]]) -> None:
+    """Give every ok row the optimum that a run of the same point and seed reports.
+
+    The optimum is of the (point, seed)'s problem, not of a policy: the gap of RTFS,
+    PACS and owin to it is read from their own rows.
+
+    >>> rows = [{"point": 0, "seed": 1, "status": "ok", "optimum_s": None},
+    ...         {"point": 0, "seed": 1, "status": "ok", "optimum_s": 2.0}]
+    >>> _share_optimum(rows); rows[0]["optimum_s"]
+    2.0
+    """
+    known: dict[tuple[int, int], float] = {}
+    for row in rows:
+        if row["optimum_s"] is not None:
+            known.setdefault((row["point"], row["seed"]), row["optimum_s"])
+    for row in rows:
+        if row["status"] == "ok" and row["optimum_s"] is None:
+            row["optimum_s"] = known.get((row["point"], row["seed"]))
 
 
 def build_table(runs: Sequence[Run], axes: Sequence[str], store: SweepStore) -> pa.Table:
@@ -98,6 +121,7 @@ def build_table(runs: Sequence[Run], axes: Sequence[str], store: SweepStore) -> 
             "run_dir": f"runs/{r.run_id}",
         }
         rows.append(row)
+    _share_optimum(rows)
     fields = [
         pa.field("run_id", pa.string()),
         pa.field("point", pa.int64()),
