@@ -130,14 +130,21 @@ def test_sigint_and_sigkill_of_the_sweep_then_resume(tmp_path: Path) -> None:
     assert sorted(r["run_id"] for r in rows) == sorted(kept)  # the table has every kept run
 
     proc = _start(sweep, out)
+    workers: set[int] = set()  # every worker seen at work
+
+    def two_more() -> bool:
+        workers.update(_working_pids(out))
+        return len(_done(out)) >= len(kept) + 2 or proc.poll() is not None
+
     try:
-        _wait(lambda: len(_done(out)) >= len(kept) + 2 or proc.poll() is not None, 120, "runs")
+        _wait(two_more, 120, "runs")
         proc.kill()  # SIGKILL: no cleanup at all
         proc.wait(30)
     finally:
         proc.kill()
-    # Workers orphaned by the kill finish (or drop) their run; then resume.
-    _wait(lambda: not any(_alive(p) for p in _working_pids(out)), 120, "orphaned workers")
+    # Workers orphaned by the kill notice it and exit (busy or idle); then resume.
+    assert workers
+    _wait(lambda: not any(_alive(p) for p in workers | _working_pids(out)), 60, "orphans")
     before = _done(out)
     proc = _start(sweep, out, "--resume")
     stdout, stderr = _output(proc, out, 300)

@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,8 @@ __all__ = ["MAX_ATTEMPTS", "DaskPool", "Executor", "LocalPool", "make_executor"]
 MAX_ATTEMPTS = 3
 #: How long interrupted workers get to clean up before they are killed.
 _STOP_S = 10.0
+#: How often a worker checks that the sweep process is still there.
+_WATCH_S = 1.0
 #: What the fork server imports once, so that no worker imports it again (a run needs
 #: the whole package; numpy's random and polynomial modules load lazily otherwise).
 _PRELOAD = ["owin_cosim.study.runner", "owin_cosim.api", "numpy.random", "numpy.polynomial"]
@@ -66,9 +69,20 @@ def _worker_sigint(signum: int, frame: FrameType | None) -> None:
     os._exit(130)  # an idle worker has nothing to clean up
 
 
-def _worker_init() -> None:
+def _watch_owner(owner: int) -> None:
+    """Exit when the sweep process is gone (SIGKILL leaves no one to stop the pool)."""
+    while True:
+        time.sleep(_WATCH_S)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(137)  # a half-written run is left to recover(), as after a kill
+
+
+def _worker_init(owner: int) -> None:
     # Whatever handler the sweep's own process installed (the CLI's exits at once).
     signal.signal(signal.SIGINT, _worker_sigint)
+    threading.Thread(target=_watch_owner, args=(owner,), name="owin-owner", daemon=True).start()
 
 
 class LocalPool:
@@ -83,7 +97,7 @@ class LocalPool:
 
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=self._ctx, initializer=_worker_init
+            self.workers, mp_context=self._ctx, initializer=_worker_init, initargs=(os.getpid(),)
         )
         return self._pool
 
