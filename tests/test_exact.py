@@ -11,6 +11,7 @@ devices, 2 RBs, a few slots, 2 cores (also of two types), 4 layers.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -291,21 +292,7 @@ def test_dram_contention_in_the_replay_makes_the_answer_a_bound() -> None:
         (ExecOption(0, "-", (PartCost(0.1e-3, 0.4e-3, 1e5, 100, 1.0, 1, 0.5),)),)
         for _ in range(len(problem.dag))
     ]
-    dag = problem.dag
-    problem.dag = CompiledDag(
-        dag.names,
-        dag.groups,
-        dag.preds,
-        dag.succs,
-        np.full(4, 0.4e-3),
-        dag.cycles,
-        dag.energy_pJ,
-        dag.utilization,
-        dag.macs,
-        dag.out_bytes,
-        dag.needs,
-        heavy,
-    )
+    problem.dag = dataclasses.replace(problem.dag, duration_s=np.full(4, 0.4e-3), options=heavy)
     sol = solve(problem, 20.0)
     assert sol.dram_binds and sol.status == "FEASIBLE"
     assert sol.replay_makespan_s > sol.model_makespan_s >= sol.bound_s

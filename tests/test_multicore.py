@@ -3,6 +3,7 @@ heterogeneous core types, fixed splits in plans, and the lower bound that covers
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from owin_cosim.system.options import (
 )
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.plan_file import read_plan
-from owin_cosim.system.problem import CompiledDag, Problem
+from owin_cosim.system.problem import Problem
 from owin_cosim.workload.graph import Layer, OpKind, conv2d, matmul
 from tests.conftest import SPECS, scenario_dict, write_scenario
 from tests.test_coordinator import (
@@ -57,22 +58,11 @@ def typed_problem(
 ) -> Problem:
     """A hand-built problem whose layers have the given options on the given types."""
     base = make_problem(layers, [device("a")], line_noc(cores))
-    dag = make_dag(layers)
-    dag = CompiledDag(
-        dag.names,
-        dag.groups,
-        dag.preds,
-        dag.succs,
-        np.array([min(o.alone_s for o in opts) for opts in options]),
-        dag.cycles,
-        dag.energy_pJ,
-        dag.utilization,
-        dag.macs,
-        dag.out_bytes,
-        dag.needs,
-        list(options),
+    base.dag = dataclasses.replace(
+        make_dag(layers),
+        duration_s=np.array([min(o.alone_s for o in opts) for opts in options]),
+        options=list(options),
     )
-    base.dag = dag
     base.core_types = tuple(types)
     return base
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -145,7 +144,8 @@ def _early_pool(
             return None
     except ConfigError:
         return None  # resolve_runs says what is wrong with it
-    pool = LocalPool(workers or os.cpu_count() or 1, str(Path(out)), plot)
+    pool = make_executor(str(Path(out)), workers, None, plot)
+    assert isinstance(pool, LocalPool)  # no scheduler: the local pool
     pool.start_soon()
     return pool
 
