@@ -30,9 +30,9 @@ PROVEN = [
     (2, "radio", "rayleigh"),
     (2, "balanced", "rayleigh"),
     (11, "balanced", "none"),
+    # a wrong "optimum" once (4.7002 ms, PACS ran 4.6831): docs/exact.md, solver pitfalls
+    (13, "compute", "none"),
 ]
-# Not listed: small_instance(13, "compute", "none") is a known counterexample (the model
-# claims OPTIMAL at 4.7002 ms; PACS runs in 4.6831 ms): docs/exact.md, to be fixed.
 #: Durations and NoC times are floored to the model's time unit (a relaxation).
 _UNITS = 64
 
