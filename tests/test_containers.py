@@ -94,6 +94,9 @@ def test_compose_runs_a_sweep_on_its_dask_services() -> None:
     preload = importlib.import_module(worker["command"][worker["command"].index("--preload") + 1])
     assert preload.__name__ == "owin_cosim.study.dask_ns3" and callable(preload.dask_setup)
     assert worker["command"][worker["command"].index("--nthreads") + 1] == "1"
+    from owin_cosim.study.executors import SWEEP_WORKER_ENV  # docs/sweep.md, the bench's
+
+    assert worker["environment"] == SWEEP_WORKER_ENV
     out = cmd[cmd.index("--out") + 1]
     for volume in ("../results:/work/results", "curve-keys:/work/keys:ro"):
         assert volume in worker["volumes"] and volume in sweep["volumes"]

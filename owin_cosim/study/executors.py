@@ -17,7 +17,8 @@ run's directory itself, so ``DIR`` must be on a file system every worker sees.
 :class:`DaskPool`
     a real ``distributed.Client`` on ``tcp://HOST:PORT``; dask retries a run whose
     worker died and reports ``KilledWorker`` after its own limit (recorded as failed).
-    Start the workers with ``--nthreads 1`` (runs in one process take turns).
+    Start the workers with ``--nthreads 1`` (runs in one process take turns) and the
+    settings :data:`SWEEP_WORKER_ENV`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,16 @@ from owin_cosim.study import runner
 from owin_cosim.study.points import Run
 from owin_cosim.study.runner import record_failure, run_one, run_path
 
-__all__ = ["MAX_ATTEMPTS", "DaskPool", "Executor", "LocalPool", "make_executor"]
+__all__ = ["MAX_ATTEMPTS", "SWEEP_WORKER_ENV", "DaskPool", "Executor", "LocalPool", "make_executor"]
 
+#: The environment docs/sweep.md recommends for ``dask worker`` processes that carry out
+#: sweeps: dask's statistical profiler samples every thread's stack each 10 ms and its
+#: system monitor wakes every 0.5 s, both under the GIL a run needs (measured: runs 7-10 %
+#: slower with the defaults; benchmarks/bench_sweep.py compares both).
+SWEEP_WORKER_ENV = {
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "10s",
+}
 #: How often a run is started again after its worker process died.
 MAX_ATTEMPTS = 3
 #: How long interrupted workers get to clean up before they are killed.
