@@ -211,6 +211,28 @@ def test_a_run_from_a_snapshot_continues_the_run(
     assert len(names) == 2 and names <= {"johnson", "johnson_soft", "minmax", "spt", "lpt"}
 
 
+def test_a_run_from_a_snapshot_follows_the_plans_rb_grid(
+    crafted: tuple[Path, Problem, Problem, Plan],
+) -> None:
+    """An exact plan's explicit allocation (radio_grid) holds in a residual run too, and
+    a candidate with a new radio plan drops it."""
+    _, problem, _, plan = crafted
+    # every RB to ``a`` for 30 slots: the opposite of the plan's b-first phases
+    grid = (("a",) * problem.radio_units,) * 30
+    gridded = dataclasses.replace(plan, radio_grid=grid)
+    snap = _Snap()
+    whole = execute(problem, gridded, problem.make_planning_network(), snap)
+    assert whole.makespan_s != execute(problem, plan).makespan_s  # the grid matters here
+    state = snap.state
+    assert state is not None and state.pending
+    assert [d.device for d in state.deliveries] == ["a"]  # ``a`` first: the grid held
+    ahead = forecast(problem, continuation(gridded, state), problem.make_planning_network(), state)
+    assert whole.makespan_s <= ahead.makespan_s <= whole.makespan_s + 0.0045 + 1e-9
+    for name, cand in candidates(problem, gridded, state, 8).items():
+        if cand.radio_phases != continuation(gridded, state).radio_phases:
+            assert cand.radio_grid is None, name
+
+
 def test_cli_replan_prints_and_reports(
     crafted: tuple[Path, Problem, Problem, Plan], tmp_path: Path
 ) -> None:

@@ -6,7 +6,9 @@ first ones; duplicates are dropped):
 1. PACS's radio families (:meth:`owin_cosim.policies.pacs.Pacs.candidates`) over the
    devices still sending, computed on a *residual view* of the problem (each such
    device's payload is what it has not delivered, the layers that have ended cost
-   nothing), keeping the plan's compute side (priorities, placement, core order);
+   nothing), keeping the plan's compute side (priorities, placement, core order) and
+   dropping an explicit RB allocation (an exact plan's ``radio_grid``: the family
+   replaces it);
 2. if the plan has a compute side: the current radio continuation, then each family,
    with plain ``eft`` dispatch instead (for the layers not yet dispatched).
 
@@ -63,7 +65,7 @@ def _eft(plan: Plan) -> Plan:
 def plan_key(plan: Plan) -> str:
     """What a continuation decides, as a string (same decisions, same key)."""
     phases = [(sorted(p.shares.items()), p.until_done) for p in plan.radio_phases]
-    return json.dumps([phases, plan.schedule()], sort_keys=True)
+    return json.dumps([phases, plan.schedule(), plan.grid_rows()], sort_keys=True)
 
 
 def candidates(problem: Problem, plan: Plan, state: RunState, budget: int) -> dict[str, Plan]:
@@ -72,7 +74,11 @@ def candidates(problem: Problem, plan: Plan, state: RunState, budget: int) -> di
     radio: dict[str, tuple[RadioPhase, ...]] = dict(families)
     out: dict[str, Plan] = {}
     seen = {plan_key(continuation(plan, state))}
-    options = [(name, dataclasses.replace(plan, radio_phases=p)) for name, p in radio.items()]
+    # a new radio plan supersedes an explicit RB allocation (an exact plan's grid)
+    options = [
+        (name, dataclasses.replace(plan, radio_phases=p, radio_grid=None))
+        for name, p in radio.items()
+    ]
     if any(v is not None for v in plan.schedule().values()):
         options.append(("eft", _eft(continuation(plan, state))))
         options += [(f"{name}+eft", _eft(p)) for name, p in options[: len(radio)]]
@@ -89,6 +95,8 @@ def changes(before: Plan, after: Plan) -> dict[str, object]:
     out: dict[str, object] = {}
     if before.radio_phases != after.radio_phases:
         out["radio_phases"] = after.describe()["radio_phases"]
+    if before.radio_grid != after.radio_grid:
+        out["radio_grid"] = after.grid_rows() if after.radio_grid is not None else "dropped"
     old, new = before.schedule(), after.schedule()
     for field, value in new.items():
         if value != old[field]:

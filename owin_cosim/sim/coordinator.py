@@ -303,7 +303,10 @@ class _Run:
     def replace_plan(self, plan: Plan) -> None:
         """Follow ``plan`` from now: its radio phases (from the first one still waiting
         for a device), its priorities, placement and core order for layers not yet
-        dispatched; what is dispatched, running or submitted stays."""
+        dispatched; what is dispatched, running or submitted stays. A plan with another
+        ``radio_grid`` replaces the explicit allocation (none: the shares govern)."""
+        if plan.radio_grid != self.plan.radio_grid:
+            self.net.set_allocation(plan.radio_grid or ())
         self.plan = plan
         self.priority, self.fixed, self.turn_after = _schedule_arrays(plan, self.problem)
         self.phase = 0

@@ -199,6 +199,8 @@ def restore(run: _Run, state: RunState) -> None:
     for v, cores in enumerate(run.cores_of):
         if cores and math.isnan(run.start[v]) and all(run.busy[j] == v for j in cores):
             run.queue.push(max(state.now_s, float(run.inputs_at[v])), EventKind.LAYER_START, v)
+    if run.plan.radio_grid is not None:  # the fresh backend follows it too (slot 0 on)
+        run.net.set_allocation(run.plan.radio_grid)
     for chunk in state.pending:
         run.net.submit(chunk, state.now_s)
     run.replace_plan(run.plan)
