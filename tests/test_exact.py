@@ -18,19 +18,22 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from owin_cosim.api import build_problem, make_policy
 from owin_cosim.cli import app
 from owin_cosim.errors import BackendUnavailableError, ConfigError
-from owin_cosim.exact import Solution, solve
+from owin_cosim.exact import Solution, facade, solve
 from owin_cosim.exact.facade import require_ortools
 from owin_cosim.network.base import AdvanceResult, ChunkTx, NetworkBackend, NetworkRef, RadioUse
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.network.ofdm.config import OfdmConfig
 from owin_cosim.sim.coordinator import execute
+from owin_cosim.study.instances import small_instance
 from owin_cosim.system.options import CoreTypeInfo, ExecOption, PartCost
 from owin_cosim.system.plan import Plan, RadioPhase
 from owin_cosim.system.plan_file import plan_from_json, plan_to_json, read_plan, write_plan
@@ -275,6 +278,8 @@ def test_exact_equals_brute_force_and_its_plan_replays(kwargs: Mapping[str, obje
     quantum = 20 * sol.time_unit_s  # durations and NoC times floored to the unit
     assert abs(sol.makespan_s - optimum) <= quantum
     assert sol.bound_s <= optimum + 1e-15
+    # the combinatorial bound, as used without a plan from CP-SAT, holds for the model
+    assert facade._model_lower_bound(problem, sol.time_unit_s) <= sol.model_makespan_s
     assert abs(sol.model_makespan_s - sol.makespan_s) <= quantum
     assert sol.gap <= 1e-5
     # the coordinator, given the solver's grid, placement and core order, agrees
@@ -301,6 +306,32 @@ def test_dram_contention_in_the_replay_makes_the_answer_a_bound() -> None:
     # never worse than a reference plan: the better one is returned, the bound stands
     assert sol.makespan_s == min(sol.replay_makespan_s, *sol.references.values())
     assert sol.plan_source in ("solver", *sol.references)
+
+
+def test_no_plan_from_cp_sat_in_time_returns_the_best_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cp_model = require_ortools()
+    original = cp_model.CpSolver.solve
+
+    def no_plan(self: Any, model: Any, *args: object) -> Any:
+        self.parameters.max_time_in_seconds = 1e-3  # a bound of its own, a little
+        original(self, model)
+        return cp_model.UNKNOWN  # as when the limit comes before any plan
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", no_plan)
+    problem = tiny_problem(seed=5)
+    refs = {name: make_policy(name).plan(problem) for name in ("rtfs", "pacs")}
+    sol = solve(problem, 5.0, references=refs)
+    assert sol.status == "FEASIBLE" and sol.solver["status"] == "UNKNOWN"
+    best = min(sol.references, key=lambda k: (sol.references[k], k))
+    assert sol.plan_source == best and sol.makespan_s == sol.references[best]
+    assert execute(problem, sol.plan).makespan_s == sol.makespan_s
+    assert facade._model_lower_bound(problem, sol.time_unit_s) <= sol.bound_s
+    assert 0 < sol.bound_s <= sol.makespan_s
+    assert sol.gap == pytest.approx((sol.makespan_s - sol.bound_s) / sol.makespan_s)
+    doc = sol.to_json()
+    assert {"status", "makespan_s", "bound_s", "gap", "solve_s"} <= set(doc)
 
 
 def test_solve_is_deterministic_and_its_plan_survives_a_file(tmp_path: Path) -> None:
@@ -331,8 +362,6 @@ def test_solve_refuses_other_backends_and_bad_limits() -> None:
 
 
 def test_a_model_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import owin_cosim.exact.facade as facade
-
     monkeypatch.setattr(facade, "MAX_RADIO_BOOLEANS", 10)
     with pytest.raises(ConfigError) as info:
         solve(tiny_problem(), 1.0)
@@ -416,6 +445,32 @@ def test_a_backend_without_grids_refuses_one() -> None:
     with pytest.raises(ConfigError) as info:
         execute(tiny_problem(), _grid_plan((("a", "b"),)), network=_NoGrid())
     assert info.value.key == "radio_grid" and "network.backend: ofdm" in str(info.value)
+
+
+# ---- the hint, and no plan from CP-SAT in time ---------------------------------------
+def _small(tmp_path: Path, seed: int, regime: str, fading: str) -> Problem:
+    inst = small_instance(seed, regime, fading, max_layers=7)  # type: ignore[arg-type]
+    return build_problem(inst.write(tmp_path))
+
+
+@pytest.mark.parametrize("with_policies", [False, True])
+def test_the_hint_is_a_feasible_solution(tmp_path: Path, with_policies: bool) -> None:
+    # fading-free: interchangeable RBs, whose owners the model takes in order while the
+    # uplink hands them out in its own order (the hint used to break that cut)
+    problem = _small(tmp_path, 8, "radio", "none")
+    plans = {"simultaneous": facade.simultaneous_plan(problem)}
+    if with_policies:  # as the solve command: RTFS and PACS, the best run hinted
+        plans |= {name: make_policy(name).plan(problem) for name in ("rtfs", "pacs")}
+    refs, built, unit_s = facade._hinted_model(problem, plans)
+    cp_model = require_ortools()
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 3.0
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    status = solver.solve(built.model)
+    assert solver.status_name(status) in ("OPTIMAL", "FEASIBLE")
+    # the hint is the best reference run, in model units (durations floored)
+    assert solver.objective_value * unit_s <= min(refs.values()) + 1e-12
 
 
 # ---- the command -----------------------------------------------------------------------

@@ -194,6 +194,27 @@ def _hint(
     built.model.add_hint(built.makespan, max([end] + [dev[-1] for dev in at]))
 
 
+def _hinted_model(
+    problem: Problem, plans: Mapping[str, Plan]
+) -> tuple[dict[str, float], _Model, float]:
+    """Run the reference ``plans``, build the model on their horizon and hint it with
+    the best run.
+
+    Returns
+    -------
+    tuple of (dict of str to float, _Model, float)
+        Every reference's makespan (seconds), the hinted model and the time unit (s).
+    """
+    refs, start = _run_references(problem, plans)
+    slot_s = problem.network.config.slot_s
+    slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
+    unit_s = slot_s / UNITS_PER_SLOT
+    _check_size(problem, slots)
+    built = _build(problem, slots, unit_s)
+    _hint(problem, built, unit_s, *start)
+    return refs, built, unit_s
+
+
 def _plan(problem: Problem, solver: Any, built: _Model) -> Plan:
     """The solved decisions as a plan the coordinator carries out exactly."""
     from owin_cosim.exact.radio import grid_of
@@ -300,8 +321,9 @@ def solve(
     Raises
     ------
     ConfigError
-        Not an OFDM problem, a bad time limit, a model too large to build
-        (:data:`MAX_RADIO_BOOLEANS`), or no plan found within the limit.
+        Not an OFDM problem, a bad time limit, or a model too large to build
+        (:data:`MAX_RADIO_BOOLEANS`). When CP-SAT finds no plan within the limit, the
+        best reference plan is the answer (``FEASIBLE``, its ``plan_source``).
     BackendUnavailableError
         OR-Tools is not installed.
     ScheduleError
@@ -310,13 +332,7 @@ def solve(
     _check(problem, time_limit_s, workers)
     cp_model = require_ortools()
     plans = {"simultaneous": simultaneous_plan(problem), **dict(references or {})}
-    refs, start = _run_references(problem, plans)
-    slot_s = problem.network.config.slot_s
-    slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
-    unit_s = slot_s / UNITS_PER_SLOT
-    _check_size(problem, slots)
-    built = _build(problem, slots, unit_s)
-    _hint(problem, built, unit_s, *start)
+    refs, built, unit_s = _hinted_model(problem, plans)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = random_seed
@@ -334,14 +350,86 @@ def solve(
     name = solver.status_name(status)
     if status == cp_model.INFEASIBLE:
         raise ScheduleError("exact reference: the model is infeasible (a bug: the references fit)")
+    if status == cp_model.MODEL_INVALID:
+        raise ScheduleError(f"exact reference: CP-SAT rejects the model ({name}; a bug)")
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise ConfigError(
-            None,
-            "--time-limit",
-            f"CP-SAT found no plan within {time_limit_s:g} s ({name}); expected a longer limit",
-        )
+        # stopped before a plan of its own (even the hint unread, e.g. a limit spent
+        # presolving): the best reference plan is one, with the best bound known
+        return _from_reference(problem, solver, built, name, solve_s, refs, unit_s, plans)
     found = _finish(problem, solver, built, name, solve_s, refs, unit_s)
     return _better_reference(found, plans)
+
+
+def _model_lower_bound(problem: Problem, unit_s: float) -> float:
+    """:func:`~owin_cosim.system.lower_bound.lower_bound` as a bound on the model's own
+    optimum too, in seconds.
+
+    Its parts rest on the facts the model states (alone times, precedence, data before
+    use, slot-end deliveries at the uplink's rates, which the model's floored bits never
+    beat), except ``dram_s``, DRAM contention being outside the model; and the model
+    floors every duration and NoC time to a unit, so it may run up to a unit per layer
+    and per edge of a path (or per layer of work) faster: that much is taken off.
+    The model times a layer by its options' ``alone_s``: the bound's critical paths
+    are taken on the fastest of them (a hand-built DAG's ``duration_s`` may differ).
+    """
+    import numpy as np
+
+    from owin_cosim.system.lower_bound import lower_bound
+
+    fastest = np.array([min(o.alone_s for o in opts) for opts in problem.dag.layer_options])
+    dag = replace(problem.dag, duration_s=fastest)  # rank_s recomputed from these
+    lb = lower_bound(replace(problem, dag=dag))
+    parts = (
+        lb.radio_s,
+        lb.critical_path_s,
+        lb.work_s,
+        lb.sum_rate_s,
+        lb.release_work_s,
+        lb.radio_tail_s,
+        lb.tradeoff_s,
+    )
+    return max(0.0, max(parts) - (2 * len(problem.dag) + 2) * unit_s)
+
+
+def _from_reference(
+    problem: Problem,
+    solver: Any,
+    built: _Model,
+    status: str,
+    solve_s: float,
+    refs: dict[str, float],
+    unit_s: float,
+    plans: Mapping[str, Plan],
+) -> Solution:
+    """The best reference plan as a ``FEASIBLE`` answer when CP-SAT found no plan.
+
+    The bound is the larger of CP-SAT's (its padding removed, as :func:`_finish` does)
+    and :func:`_model_lower_bound`, never above the plan's makespan.
+    """
+    name = min(refs, key=lambda k: (refs[k], k))
+    span = refs[name]
+    cp_bound = max(0, int(solver.best_objective_bound) - built.compute.padded) * unit_s
+    bound_s = min(max(cp_bound, _model_lower_bound(problem, unit_s)), span)
+    return Solution(
+        "FEASIBLE",
+        span,
+        bound_s,
+        (span - bound_s) / span if span > 0 else 0.0,
+        solve_s,
+        plans[name],  # no solver's plan: model_makespan_s and replay_makespan_s nan
+        relaxations=_relaxations(problem, unit_s),
+        references=refs,
+        horizon_slots=built.tables.slots,
+        time_unit_s=unit_s,
+        solver={
+            "status": status,
+            "workers": int(solver.parameters.num_workers),
+            "random_seed": int(solver.parameters.random_seed),
+            "time_limit_s": float(solver.parameters.max_time_in_seconds),
+            "wall_s": float(solver.wall_time),
+        },
+        plan_source=name,
+    )
 
 
 def _better_reference(found: Solution, plans: Mapping[str, Plan]) -> Solution:

@@ -82,7 +82,6 @@ def radio_tables(problem: Problem, slots: int) -> RadioTables:
 
 
 @dataclass
-@dataclass
 class RadioVars:
     """The radio variables (see the module docstring), by (device, slot[, RB | n])."""
 
@@ -124,7 +123,7 @@ def _same_rbs_in_order(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars)
     k_dev = tab.q.shape[0]
     for s in range(tab.slots):
         for r in range(tab.num_rbs - 1):
-            if not np.array_equal(tab.q[:, s, r, :], tab.q[:, s, r + 1, :]):
+            if not _interchangeable(tab, s, r):
                 continue
             index = [
                 sum(k * rv.own[k, s, x] for k in range(k_dev))
@@ -132,6 +131,33 @@ def _same_rbs_in_order(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars)
                 for x in (r, r + 1)
             ]
             model.add(index[0] <= index[1])
+
+
+def _interchangeable(tab: RadioTables, s: int, r: int) -> bool:
+    """Whether RBs ``r`` and ``r + 1`` carry the same bits for every device in slot ``s``."""
+    return bool(np.array_equal(tab.q[:, s, r, :], tab.q[:, s, r + 1, :]))
+
+
+def _in_order(tab: RadioTables, s: int, row: list[int]) -> list[int]:
+    """``row`` (RB owners of slot ``s``, -1: none) with the owners of every run of
+    interchangeable RBs sorted as :func:`_same_rbs_in_order` requires (none last).
+
+    The uplink hands such RBs out in its own order; permuting owners among RBs that
+    carry the same bits for every device changes no device's bits, so the permuted row
+    is the same schedule, stated as the model admits it.
+
+    >>> tab = RadioTables(1, 3, 1e-3, np.ones((2, 1, 3, 3), dtype=np.int64), [[1], [1]])
+    >>> _in_order(tab, 0, [-1, 1, 0])
+    [0, 1, -1]
+    """
+    k_dev = tab.q.shape[0]
+    out, first = list(row), 0
+    for r in range(tab.num_rbs):
+        if r == tab.num_rbs - 1 or not _interchangeable(tab, s, r):
+            run = out[first : r + 1]
+            out[first : r + 1] = sorted(run, key=lambda o: k_dev if o < 0 else o)
+            first = r + 1
+    return out
 
 
 def _slot_bits(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int, s: int) -> None:
@@ -192,9 +218,16 @@ def hint_radio(
     model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, owners: list[list[int]]
 ) -> list[list[int]]:
     """Hint every radio variable from RB owners per slot (device index, -1: none; no row:
-    none); return every chunk's delivery slot under them (``slots``: not within)."""
+    none); return every chunk's delivery slot under them (``slots``: not within).
+
+    Within a slot the owners of interchangeable RBs are first put in the order the
+    model's symmetry cut requires (:func:`_in_order`: the same bits for every device,
+    so the same schedule); the recorded order would break the cut and the hint with it.
+    """
     k_dev, slots, num_rbs = tab.q.shape[0], tab.slots, tab.num_rbs
-    rows = [owners[s] if s < len(owners) else [-1] * num_rbs for s in range(slots)]
+    rows = [
+        _in_order(tab, s, owners[s]) if s < len(owners) else [-1] * num_rbs for s in range(slots)
+    ]
     out = []
     for k in range(k_dev):
         cum = 0
