@@ -403,13 +403,18 @@ def _from_reference(
 ) -> Solution:
     """The best reference plan as a ``FEASIBLE`` answer when CP-SAT found no plan.
 
-    The bound is the larger of CP-SAT's (its padding removed, as :func:`_finish` does)
-    and :func:`_model_lower_bound`, never above the plan's makespan.
+    The bound is the largest of CP-SAT's (its padding removed, as :func:`_finish` does),
+    :func:`_model_lower_bound` and :func:`~owin_cosim.system.lower_bound.lower_bound`
+    itself (valid for every plan the coordinator runs, ``dram_s`` included), never
+    above the plan's makespan.
     """
+    from owin_cosim.system.lower_bound import lower_bound
+
     name = min(refs, key=lambda k: (refs[k], k))
     span = refs[name]
     cp_bound = max(0, int(solver.best_objective_bound) - built.compute.padded) * unit_s
-    bound_s = min(max(cp_bound, _model_lower_bound(problem, unit_s)), span)
+    known = max(cp_bound, _model_lower_bound(problem, unit_s), lower_bound(problem).value)
+    bound_s = min(known, span)
     return Solution(
         "FEASIBLE",
         span,
