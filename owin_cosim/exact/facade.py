@@ -410,29 +410,23 @@ def _from_reference(
     """
     from owin_cosim.system.lower_bound import lower_bound
 
-    name = min(refs, key=lambda k: (refs[k], k))
+    name = _best_reference(refs)
     span = refs[name]
-    cp_bound = max(0, int(solver.best_objective_bound) - built.compute.padded) * unit_s
+    cp_bound = _cp_bound_s(solver, built, unit_s)
     known = max(cp_bound, _model_lower_bound(problem, unit_s), lower_bound(problem).value)
     bound_s = min(known, span)
     return Solution(
         "FEASIBLE",
         span,
         bound_s,
-        (span - bound_s) / span if span > 0 else 0.0,
+        _gap(span, bound_s),
         solve_s,
         plans[name],  # no solver's plan: model_makespan_s and replay_makespan_s nan
         relaxations=_relaxations(problem, unit_s),
         references=refs,
         horizon_slots=built.tables.slots,
         time_unit_s=unit_s,
-        solver={
-            "status": status,
-            "workers": int(solver.parameters.num_workers),
-            "random_seed": int(solver.parameters.random_seed),
-            "time_limit_s": float(solver.parameters.max_time_in_seconds),
-            "wall_s": float(solver.wall_time),
-        },
+        solver=_solver_doc(solver, status),
         plan_source=name,
     )
 
@@ -440,12 +434,40 @@ def _from_reference(
 def _better_reference(found: Solution, plans: Mapping[str, Plan]) -> Solution:
     """When DRAM contention slowed the solver's plan below a reference plan, return the
     reference plan (the bound stands): the answer is never worse than a policy's."""
-    name = min(found.references, key=lambda k: (found.references[k], k))
+    name = _best_reference(found.references)
     best = found.references[name]
     if not found.dram_binds or best >= found.makespan_s:
         return found
-    gap = (best - found.bound_s) / best if best > 0 else 0.0
+    gap = _gap(best, found.bound_s)
     return replace(found, makespan_s=best, gap=gap, plan=plans[name], plan_source=name)
+
+
+def _best_reference(refs: Mapping[str, float]) -> str:
+    """The name of the shortest reference run (ties: the first name)."""
+    return min(refs, key=lambda k: (refs[k], k))
+
+
+def _gap(span_s: float, bound_s: float) -> float:
+    """The relative gap of a makespan to its bound (0 for an empty schedule)."""
+    return (span_s - bound_s) / span_s if span_s > 0 else 0.0
+
+
+def _cp_bound_s(solver: Any, built: _Model, unit_s: float) -> float:
+    """CP-SAT's bound in seconds; layers padded to one unit may have lifted it by a unit
+    each, so that much is taken off."""
+    padded = int(built.compute.padded)
+    return float(max(0, int(solver.best_objective_bound) - padded) * unit_s)
+
+
+def _solver_doc(solver: Any, status: str) -> dict[str, Any]:
+    """CP-SAT's own status name and the parameters it ran with (plain data)."""
+    return {
+        "status": status,
+        "workers": int(solver.parameters.num_workers),
+        "random_seed": int(solver.parameters.random_seed),
+        "time_limit_s": float(solver.parameters.max_time_in_seconds),
+        "wall_s": float(solver.wall_time),
+    }
 
 
 def _finish(
@@ -480,10 +502,8 @@ def _finish(
             f"exact reference: the replay's makespan {replay_s!r} s beats the solver's "
             f"proven optimum {model_s!r} s (a bug)"
         )
-    # layers padded to one unit may have lifted the model's bound by a unit each
-    bound_units = max(0, int(solver.best_objective_bound) - built.compute.padded)
-    bound_s = min(bound_units * unit_s, replay_s)
-    gap = (replay_s - bound_s) / replay_s if replay_s > 0 else 0.0
+    bound_s = min(_cp_bound_s(solver, built, unit_s), replay_s)
+    gap = _gap(replay_s, bound_s)
     return Solution(
         "OPTIMAL" if optimal and not dram_binds else "FEASIBLE",
         replay_s,
@@ -498,11 +518,5 @@ def _finish(
         references=refs,
         horizon_slots=built.tables.slots,
         time_unit_s=unit_s,
-        solver={
-            "status": status,
-            "workers": int(solver.parameters.num_workers),
-            "random_seed": int(solver.parameters.random_seed),
-            "time_limit_s": float(solver.parameters.max_time_in_seconds),
-            "wall_s": float(solver.wall_time),
-        },
+        solver=_solver_doc(solver, status),
     )
