@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from owin_cosim.api import build_problem, make_policy
 from owin_cosim.cli import app
 from owin_cosim.errors import BackendUnavailableError, ConfigError
-from owin_cosim.exact import Solution, facade, solve
+from owin_cosim.exact import Solution, facade, references, solve
 from owin_cosim.exact.facade import require_ortools
 from owin_cosim.network.base import AdvanceResult, ChunkTx, NetworkBackend, NetworkRef, RadioUse
 from owin_cosim.network.ofdm.channel import OfdmChannel
@@ -280,7 +280,7 @@ def test_exact_equals_brute_force_and_its_plan_replays(kwargs: Mapping[str, obje
     assert abs(sol.makespan_s - optimum) <= quantum
     assert sol.bound_s <= optimum + 1e-15
     # the combinatorial bound, as used without a plan from CP-SAT, holds for the model
-    assert facade._model_lower_bound(problem, sol.time_unit_s) <= sol.model_makespan_s
+    assert references.model_lower_bound(problem, sol.time_unit_s) <= sol.model_makespan_s
     assert abs(sol.model_makespan_s - sol.makespan_s) <= quantum
     assert sol.gap <= 1e-5
     # the coordinator, given the solver's grid, placement and core order, agrees
@@ -328,7 +328,7 @@ def test_no_plan_from_cp_sat_in_time_returns_the_best_reference(
     best = min(sol.references, key=lambda k: (sol.references[k], k))
     assert sol.plan_source == best and sol.makespan_s == sol.references[best]
     assert execute(problem, sol.plan).makespan_s == sol.makespan_s
-    assert facade._model_lower_bound(problem, sol.time_unit_s) <= sol.bound_s
+    assert references.model_lower_bound(problem, sol.time_unit_s) <= sol.bound_s
     assert min(lower_bound(problem).value, sol.makespan_s) <= sol.bound_s <= sol.makespan_s
     assert sol.bound_s > 0
     assert sol.gap == pytest.approx((sol.makespan_s - sol.bound_s) / sol.makespan_s)
@@ -460,7 +460,7 @@ def test_the_hint_is_a_feasible_solution(tmp_path: Path, with_policies: bool) ->
     # fading-free: interchangeable RBs, whose owners the model takes in order while the
     # uplink hands them out in its own order (the hint used to break that cut)
     problem = _small(tmp_path, 8, "radio", "none")
-    plans = {"simultaneous": facade.simultaneous_plan(problem)}
+    plans = {"simultaneous": references.simultaneous_plan(problem)}
     if with_policies:  # as the solve command: RTFS and PACS, the best run hinted
         plans |= {name: make_policy(name).plan(problem) for name in ("rtfs", "pacs")}
     refs, built, unit_s = facade._hinted_model(problem, plans)

@@ -9,8 +9,9 @@ so the coordinator replays it exactly; :func:`solve` replays it and checks the t
 
 Modules: :mod:`~owin_cosim.exact.solution` (the result), :mod:`~owin_cosim.exact.radio`
 (RB ownership, the power split, chunk deliveries), :mod:`~owin_cosim.exact.compute`
-(modes, precedence with NoC times, core exclusivity), :mod:`~owin_cosim.exact.facade`
-(the facade: horizon, solver, plan, replay). See ``docs/exact.md``.
+(modes, precedence with NoC times, core exclusivity), :mod:`~owin_cosim.exact.references`
+(the reference plans: horizon, hint, fallback), :mod:`~owin_cosim.exact.facade`
+(the facade: model, solver, plan, replay). See ``docs/exact.md``.
 
 May import :mod:`owin_cosim.system`, :mod:`owin_cosim.network`, :mod:`owin_cosim.sim`
 and :mod:`owin_cosim.results`; OR-Tools is imported here only, and only when a model

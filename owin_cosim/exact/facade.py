@@ -2,9 +2,10 @@
 
 Steps of :func:`solve`:
 
-1. reference plans (a simultaneous-upload plan, plus any given, e.g. RTFS and PACS) run
-   on the real network recipe; the best makespan bounds the optimum from above and
-   sets the horizon: that many slots, plus :data:`MARGIN_SLOTS`;
+1. reference plans (:mod:`~owin_cosim.exact.references`: a simultaneous-upload plan,
+   plus any given, e.g. RTFS and PACS) run on the real network recipe; the best
+   makespan bounds the optimum from above and sets the horizon: that many slots, plus
+   :data:`MARGIN_SLOTS`;
 2. the radio (:mod:`~owin_cosim.exact.radio`) and compute (:mod:`~owin_cosim.exact.compute`)
    halves on one integer clock, ``UNITS_PER_SLOT`` units per radio slot; the makespan
    is the latest layer end and chunk delivery, minimised;
@@ -34,11 +35,16 @@ from types import ModuleType
 from typing import Any
 
 from owin_cosim.errors import BackendUnavailableError, ConfigError, ScheduleError
+from owin_cosim.exact.references import (
+    best_reference,
+    model_lower_bound,
+    run_references,
+    simultaneous_plan,
+)
 from owin_cosim.exact.solution import CLAIRVOYANT_NOTE, Solution
-from owin_cosim.network.ofdm.uplink import OfdmUplink
 from owin_cosim.results.records import RunResult
 from owin_cosim.sim.coordinator import execute
-from owin_cosim.system.plan import Plan, RadioPhase
+from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
 
 __all__ = [
@@ -91,13 +97,6 @@ def _check(problem: Problem, time_limit_s: float, workers: int) -> None:
         raise ConfigError(None, "workers", f"expected an integer >= 1, got {workers!r}")
 
 
-def simultaneous_plan(problem: Problem) -> Plan:
-    """Every device on equal shares, chunks in index order, layers on arrival, ``eft``."""
-    names = [d.name for d in problem.devices]
-    order = tuple((d.name, c) for d in problem.devices for c in range(d.chunks))
-    return Plan("simultaneous", (RadioPhase(dict.fromkeys(names, 1.0)),), order, "on_arrival")
-
-
 @dataclass
 class _Model:
     """The built model and what reading its solution needs."""
@@ -148,34 +147,6 @@ def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
     return _Model(model, radio, tables, comp, makespan)
 
 
-#: What the best reference run did: RB owners per slot, and per layer (cores, start).
-_Start = tuple[list[list[int]], list[tuple[tuple[int, ...], float]]]
-
-
-def _run_references(problem: Problem, plans: Mapping[str, Plan]) -> tuple[dict[str, float], _Start]:
-    """Every reference plan's makespan on the real network, and what the best one did
-    (its RB owners per slot, recorded by the uplink, and its layers' cores and starts)."""
-    refs: dict[str, float] = {}
-    best: tuple[float, _Start] | None = None
-    index = {name: v for v, name in enumerate(problem.dag.names)}
-    for name, plan in plans.items():
-        net = problem.make_network()
-        assert isinstance(net, OfdmUplink)  # checked: network.backend is ofdm
-        log: dict[int, list[int]] = {}
-        net.allocation_log = log
-        result = execute(problem, plan, net)
-        refs[name] = result.makespan_s
-        if best is None or result.makespan_s < best[0]:
-            empty = [-1] * problem.radio_units
-            owners = [log.get(s, empty) for s in range(max(log, default=-1) + 1)]
-            runs: list[tuple[tuple[int, ...], float]] = [((), 0.0)] * len(index)
-            for rec in result.layers:
-                runs[index[rec.layer]] = (rec.cores, rec.start_s)
-            best = (result.makespan_s, (owners, runs))
-    assert best is not None
-    return refs, best[1]
-
-
 def _hint(
     problem: Problem,
     built: _Model,
@@ -205,7 +176,7 @@ def _hinted_model(
     tuple of (dict of str to float, _Model, float)
         Every reference's makespan (seconds), the hinted model and the time unit (s).
     """
-    refs, start = _run_references(problem, plans)
+    refs, start = run_references(problem, plans)
     slot_s = problem.network.config.slot_s
     slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
     unit_s = slot_s / UNITS_PER_SLOT
@@ -360,37 +331,6 @@ def solve(
     return _better_reference(found, plans)
 
 
-def _model_lower_bound(problem: Problem, unit_s: float) -> float:
-    """:func:`~owin_cosim.system.lower_bound.lower_bound` as a bound on the model's own
-    optimum too, in seconds.
-
-    Its parts rest on the facts the model states (alone times, precedence, data before
-    use, slot-end deliveries at the uplink's rates, which the model's floored bits never
-    beat), except ``dram_s``, DRAM contention being outside the model; and the model
-    floors every duration and NoC time to a unit, so it may run up to a unit per layer
-    and per edge of a path (or per layer of work) faster: that much is taken off.
-    The model times a layer by its options' ``alone_s``: the bound's critical paths
-    are taken on the fastest of them (a hand-built DAG's ``duration_s`` may differ).
-    """
-    import numpy as np
-
-    from owin_cosim.system.lower_bound import lower_bound
-
-    fastest = np.array([min(o.alone_s for o in opts) for opts in problem.dag.layer_options])
-    dag = replace(problem.dag, duration_s=fastest)  # rank_s recomputed from these
-    lb = lower_bound(replace(problem, dag=dag))
-    parts = (
-        lb.radio_s,
-        lb.critical_path_s,
-        lb.work_s,
-        lb.sum_rate_s,
-        lb.release_work_s,
-        lb.radio_tail_s,
-        lb.tradeoff_s,
-    )
-    return max(0.0, max(parts) - (2 * len(problem.dag) + 2) * unit_s)
-
-
 def _from_reference(
     problem: Problem,
     solver: Any,
@@ -404,16 +344,16 @@ def _from_reference(
     """The best reference plan as a ``FEASIBLE`` answer when CP-SAT found no plan.
 
     The bound is the largest of CP-SAT's (its padding removed, as :func:`_finish` does),
-    :func:`_model_lower_bound` and :func:`~owin_cosim.system.lower_bound.lower_bound`
-    itself (valid for every plan the coordinator runs, ``dram_s`` included), never
-    above the plan's makespan.
+    :func:`~owin_cosim.exact.references.model_lower_bound` and
+    :func:`~owin_cosim.system.lower_bound.lower_bound` itself (valid for every plan the
+    coordinator runs, ``dram_s`` included), never above the plan's makespan.
     """
     from owin_cosim.system.lower_bound import lower_bound
 
-    name = _best_reference(refs)
+    name = best_reference(refs)
     span = refs[name]
     cp_bound = _cp_bound_s(solver, built, unit_s)
-    known = max(cp_bound, _model_lower_bound(problem, unit_s), lower_bound(problem).value)
+    known = max(cp_bound, model_lower_bound(problem, unit_s), lower_bound(problem).value)
     bound_s = min(known, span)
     return Solution(
         "FEASIBLE",
@@ -434,17 +374,12 @@ def _from_reference(
 def _better_reference(found: Solution, plans: Mapping[str, Plan]) -> Solution:
     """When DRAM contention slowed the solver's plan below a reference plan, return the
     reference plan (the bound stands): the answer is never worse than a policy's."""
-    name = _best_reference(found.references)
+    name = best_reference(found.references)
     best = found.references[name]
     if not found.dram_binds or best >= found.makespan_s:
         return found
     gap = _gap(best, found.bound_s)
     return replace(found, makespan_s=best, gap=gap, plan=plans[name], plan_source=name)
-
-
-def _best_reference(refs: Mapping[str, float]) -> str:
-    """The name of the shortest reference run (ties: the first name)."""
-    return min(refs, key=lambda k: (refs[k], k))
 
 
 def _gap(span_s: float, bound_s: float) -> float:
