@@ -162,6 +162,28 @@ def test_spec_fields_axes_change_the_costs(tmp_path: Path) -> None:
     assert api.run(frozen, policy="rtfs").makespan_s == rows[1]["makespan_s"]
 
 
+def test_spec_fields_axes_with_a_relative_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` relative to a working directory that is not the sweep file's: the
+    run's modified spec is still found (it was looked up beside the scenario)."""
+    study = tmp_path / "study"
+    study.mkdir()
+    doc = {
+        "scenario": "base.yaml",
+        "policies": ["rtfs"],
+        "grid": {"accelerator.spec_fields.cores": [2]},
+    }
+    sweep = _sweep(study, doc)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(
+        app, ["sweep", str(sweep.relative_to(tmp_path)), "--out", "out", "--workers", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = _rows(tmp_path / "out")
+    assert [r["status"] for r in rows] == ["ok"], rows
+
+
 @pytest.mark.parametrize(
     ("section", "key"),
     [

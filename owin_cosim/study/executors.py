@@ -15,8 +15,9 @@ run's directory itself, so ``DIR`` must be on a file system every worker sees.
     the background (the sweep does it while it checks the sweep file: the server's
     imports and the checks then use both cores).
 :class:`DaskPool`
-    a real ``distributed.Client`` on ``tcp://HOST:PORT``; dask retries a run whose
-    worker died and reports ``KilledWorker`` after its own limit (recorded as failed).
+    a real ``distributed.Client`` on ``tcp://HOST:PORT`` (:meth:`DaskPool.start_soon`
+    connects it in the background); dask retries a run whose worker died and reports
+    ``KilledWorker`` after its own limit (recorded as failed).
     Start the workers with ``--nthreads 1`` (runs in one process take turns) and the
     settings :data:`SWEEP_WORKER_ENV`.
 """
@@ -66,6 +67,9 @@ _PRELOAD = ["owin_cosim.study.runner", "owin_cosim.api", "numpy.random", "numpy.
 
 class Executor(Protocol):
     """Carries out runs; yields each outcome as it finishes."""
+
+    def ready(self) -> None:
+        """Wait until runs can be handed out (raises what keeps them from it)."""
 
     def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]: ...
 
@@ -131,6 +135,10 @@ class LocalPool:
             self._starting.join()
             self._starting = None
         return self._pool if self._pool is not None else self._start()
+
+    def ready(self) -> None:
+        """Wait for the workers :meth:`start_soon` started (or start them now)."""
+        self._started()
 
     def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]:
         """Each run's outcome, in the order they finish."""
@@ -220,14 +228,42 @@ class DaskPool:
                 'with: pip install ".[dask]"'
             ) from None
         self._distributed = distributed
-        self.out_dir, self.plot = out_dir, plot
-        try:
-            self.client = distributed.Client(address, timeout=20)
-        except (OSError, TimeoutError) as exc:
-            raise BackendUnavailableError(
-                f"--scheduler {address}: cannot reach the dask scheduler ({exc})"
-            ) from None
+        self.address, self.out_dir, self.plot = address, out_dir, plot
+        self._client: Any = None
+        self._failure: BackendUnavailableError | None = None
+        self._connecting: threading.Thread | None = None
         self._futures: list[Any] = []
+
+    def _connect(self) -> None:
+        try:
+            self._client = self._distributed.Client(self.address, timeout=20)
+        except (OSError, TimeoutError) as exc:
+            self._failure = BackendUnavailableError(
+                f"--scheduler {self.address}: cannot reach the dask scheduler ({exc})"
+            )
+
+    def start_soon(self) -> None:
+        """Connect to the scheduler in a background thread (returns at once); a failure
+        to connect is raised when the runs are handed out."""
+        self._connecting = threading.Thread(target=self._connect, name="owin-dask-connect")
+        self._connecting.daemon = True
+        self._connecting.start()
+
+    @property
+    def client(self) -> Any:
+        """The connected ``distributed.Client`` (waiting for :meth:`start_soon`'s)."""
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        elif self._client is None and self._failure is None:
+            self._connect()
+        if self._failure is not None:
+            raise self._failure
+        return self._client
+
+    def ready(self) -> None:
+        """Wait for the connection (raises :class:`BackendUnavailableError` without one)."""
+        self.client  # noqa: B018 (the property connects, or raises why it cannot)
 
     def results(self, runs: Sequence[Run]) -> Iterator[dict[str, Any]]:
         """Each run's outcome, in the order they finish."""
@@ -245,10 +281,16 @@ class DaskPool:
 
     def close(self, abort: bool = False) -> None:
         """Cancel what is left and disconnect."""
+        if self._connecting is not None:  # never leave a connection half made
+            self._connecting.join()
+            self._connecting = None
+        client, self._client = self._client, None
+        if client is None:
+            return
         with contextlib.suppress(Exception):  # the scheduler may be gone already
             if self._futures:
-                self.client.cancel(self._futures)
-        self.client.close()
+                client.cancel(self._futures)
+        client.close()
 
 
 def make_executor(out_dir: str, workers: int | None, scheduler: str | None, plot: bool) -> Executor:

@@ -75,7 +75,8 @@ def _scenario(run: Run, work: Path) -> Scenario:
     """The frozen scenario as an object; its modified spec written into ``work``."""
     doc = run.scenario
     if run.spec is not None:
-        spec = work / SPEC_FILE
+        # absolute: a relative path would be read beside the scenario's source
+        spec = (work / SPEC_FILE).absolute()
         spec.write_text(yaml.safe_dump(run.spec, sort_keys=False), "utf-8")
         doc = {**doc, "accelerator": {**doc["accelerator"], "spec": str(spec)}}
     return Scenario.model_validate(doc).with_source(run.source)

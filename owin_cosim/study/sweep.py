@@ -22,7 +22,7 @@ from typing import Any
 
 from owin_cosim.errors import ConfigError
 from owin_cosim.scenario.schema import load_scenario
-from owin_cosim.study.executors import Executor, LocalPool, make_executor
+from owin_cosim.study.executors import DaskPool, Executor, LocalPool, make_executor
 from owin_cosim.study.points import Run, resolve_runs
 from owin_cosim.study.progress import SweepProgress
 from owin_cosim.study.store import SweepStore
@@ -113,7 +113,9 @@ def run_sweep(
             try:
                 if todo:
                     with _ns3_pool(todo, scheduler):
-                        executor = early or make_executor(str(store.out), workers, scheduler, plot)
+                        # absolute: workers (dask's too) may run in another working directory
+                        where = str(store.out.absolute())
+                        executor = early or make_executor(where, workers, scheduler, plot)
                         early = None  # _execute closes it
                         _execute(todo, store, runs, axes, report, executor, fail_fast)
             finally:
@@ -131,12 +133,18 @@ def _early_pool(
     workers: int | None,
     scheduler: str | None,
     plot: bool,
-) -> LocalPool | None:
-    """The local pool, started now (while the points are checked), when it is safe:
-    no scheduler, and no run can need a local ns-3 worker pool (whose announcement the
-    workers must inherit, so they start after it)."""
+) -> LocalPool | DaskPool | None:
+    """The executor, started now (while the points are checked), when it is safe: the
+    dask client always (the cluster's workers are not ours); the local pool when no run
+    can need a local ns-3 worker pool (whose announcement the workers must inherit, so
+    they start after it)."""
+    if scheduler is not None:
+        client = make_executor(str(Path(out).absolute()), workers, scheduler, plot)
+        assert isinstance(client, DaskPool)  # a scheduler: the dask client
+        client.start_soon()
+        return client
     switches = ("network", "network.backend")  # axes that could choose ns-3
-    if scheduler is not None or any(k in switches for k in sweep.axis_keys()):
+    if any(k in switches for k in sweep.axis_keys()):
         return None
     path = file.parent / sweep.scenario
     try:
@@ -144,7 +152,7 @@ def _early_pool(
             return None
     except ConfigError:
         return None  # resolve_runs says what is wrong with it
-    pool = make_executor(str(Path(out)), workers, None, plot)
+    pool = make_executor(str(Path(out).absolute()), workers, None, plot)
     assert isinstance(pool, LocalPool)  # no scheduler: the local pool
     pool.start_soon()
     return pool
@@ -177,6 +185,7 @@ def _execute(
     last = time.monotonic()
     abort = True
     try:
+        executor.ready()  # a scheduler that cannot be reached: said before any progress
         with SweepProgress(report.runs, report.skipped) as bar:
             for outcome in executor.results(todo):
                 ok = outcome["status"] == "ok"
