@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 from owin_cosim import api
 from owin_cosim.cli import app
-from owin_cosim.errors import BackendUnavailableError
+from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.study.executors import make_executor
 from owin_cosim.study.sweep import run_sweep
 from owin_cosim.study.table import RESULT_COLUMNS
@@ -223,6 +224,30 @@ def test_scheduler_without_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "distributed", None)  # import fails: not installed
     with pytest.raises(BackendUnavailableError, match=r'pip install "\.\[dask\]"'):
         make_executor("out", None, "tcp://127.0.0.1:1", False)
+
+
+def test_a_bad_point_is_said_without_waiting_for_the_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dask client connects while the points are checked; a bad point is said at
+    once, and the client that connects later is closed by its own thread."""
+    distributed = pytest.importorskip("distributed")
+    release, closed = threading.Event(), threading.Event()
+
+    class PendingClient:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            assert release.wait(60)
+
+        def close(self) -> None:
+            closed.set()
+
+    monkeypatch.setattr(distributed, "Client", PendingClient)
+    doc = {**ISSUE_FORM, "grid": {"accelerator.spec_fields.chip.nic": [1]}}
+    with pytest.raises(ConfigError, match=r"accelerator\.spec_fields\.chip\.nic"):
+        run_sweep(_sweep(tmp_path, doc), tmp_path / "out", scheduler="tcp://127.0.0.1:1")
+    assert not release.is_set() and not closed.is_set()  # said while still connecting
+    release.set()
+    assert closed.wait(60)
 
 
 @pytest.fixture

@@ -232,15 +232,23 @@ class DaskPool:
         self._client: Any = None
         self._failure: BackendUnavailableError | None = None
         self._connecting: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
         self._futures: list[Any] = []
 
     def _connect(self) -> None:
         try:
-            self._client = self._distributed.Client(self.address, timeout=20)
+            client = self._distributed.Client(self.address, timeout=20)
         except (OSError, TimeoutError) as exc:
             self._failure = BackendUnavailableError(
                 f"--scheduler {self.address}: cannot reach the dask scheduler ({exc})"
             )
+            return
+        with self._lock:
+            if not self._closed:
+                self._client = client
+                return
+        client.close()  # closed while connecting: nobody else will
 
     def start_soon(self) -> None:
         """Connect to the scheduler in a background thread (returns at once); a failure
@@ -280,11 +288,12 @@ class DaskPool:
                 yield _died(by_key[fut.key], self.out_dir)
 
     def close(self, abort: bool = False) -> None:
-        """Cancel what is left and disconnect."""
-        if self._connecting is not None:  # never leave a connection half made
-            self._connecting.join()
-            self._connecting = None
-        client, self._client = self._client, None
+        """Cancel what is left and disconnect (a connection still being made is closed
+        by its thread when it is: a bad sweep file is said at once, not after the
+        connection's timeout)."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
         if client is None:
             return
         with contextlib.suppress(Exception):  # the scheduler may be gone already
