@@ -66,8 +66,10 @@ def tiny_problem(
     hop_latency_s: float = 20e-6,
     hetero: bool = False,
     distances: tuple[float, float] = (40.0, 80.0),
+    slices: tuple[float, float] = (0.4e-3, 0.4e-3),
 ) -> Problem:
-    """Device a (2 chunks) and b (1 chunk); a slice per chunk of a, b's encoder, a fusion."""
+    """Device a (2 chunks) and b (1 chunk); a slice per chunk of a (``slices``: their
+    times alone), b's encoder, a fusion."""
     devs = [
         DeviceSpec("a", "vec", distances[0], 0.2, payload[0], 2),
         DeviceSpec("b", "vec", distances[1], 0.2, payload[1], 1),
@@ -76,7 +78,7 @@ def tiny_problem(
     preds: list[list[int]] = [[], [], [], [0, 1, 2]]
     succs: list[list[int]] = [[3], [3], [3], []]
     needs: list[tuple[int, int] | None] = [(0, 0), (0, 1), (1, -1), None]
-    dur = [0.4e-3, 0.4e-3, 0.7e-3, 0.9e-3]
+    dur = [*slices, 0.7e-3, 0.9e-3]
     n = len(names)
     dag = CompiledDag(
         names,
@@ -154,10 +156,31 @@ def _pareto(
     return [x for x in states if not any(y != x and _dominates(y, x) for y in states)]
 
 
-def _delivery_vectors(problem: Problem, slots: int) -> list[tuple[float, ...]]:
-    """The Pareto-best delivery times of all chunks over every RB allocation of every slot
-    (slot by slot: every allocation from every state, dominated states dropped)."""
-    targets = [g for d in problem.devices for g in np.cumsum(d.chunk_bytes) * 8.0]
+def _delivery_vectors(
+    problem: Problem, slots: int, index_order: bool = False
+) -> list[tuple[float, ...]]:
+    """The Pareto-best delivery times of all chunks over every order of each device's
+    chunks (only index order with ``index_order``) and every RB allocation of every slot."""
+    found: set[tuple[float, ...]] = set()
+    every = [
+        [tuple(range(d.chunks))] if index_order else itertools.permutations(range(d.chunks))
+        for d in problem.devices
+    ]
+    for queues in itertools.product(*every):
+        found.update(_delivery_vectors_in(problem, slots, queues))
+    return [v for v in found if not any(w != v and all(map(float.__le__, w, v)) for w in found)]
+
+
+def _delivery_vectors_in(
+    problem: Problem, slots: int, queues: Sequence[Sequence[int]]
+) -> list[tuple[float, ...]]:
+    """The same for one order of each device's chunks (``queues[k]``): slot by slot,
+    every allocation from every state, dominated states dropped."""
+    targets = []
+    for d, queue in zip(problem.devices, queues, strict=True):
+        sizes = [d.chunk_bytes[c] for c in queue]
+        end = {c: float(sum(sizes[: p + 1])) * 8.0 for p, c in enumerate(queue)}
+        targets += [end[c] for c in range(d.chunks)]
     owner_of = [k for k, d in enumerate(problem.devices) for _ in range(d.chunks)]
     slot_s = problem.network.config.slot_s
     tables = _slot_bits(problem, slots)
@@ -214,8 +237,9 @@ def _noc(
     return worst
 
 
-def brute_force(problem: Problem, slots: int = 8) -> float:
-    """The optimum over every RB allocation, mode and order (see the module docstring)."""
+def brute_force(problem: Problem, slots: int = 8, index_order: bool = False) -> float:
+    """The optimum over every RB allocation, chunk order, mode and layer order (see the
+    module docstring); with ``index_order`` every device sends its chunks in index order."""
     dag = problem.dag
     n = len(dag)
     chunk_index = {}
@@ -231,15 +255,15 @@ def brute_force(problem: Problem, slots: int = 8) -> float:
     ]
     mode_lists = [_modes(problem, v) for v in range(n)]
     best = math.inf
-    for times in _delivery_vectors(problem, slots):
+    for times in _delivery_vectors(problem, slots, index_order):
         ready = []
         for need in dag.needs:
             if need is None:
                 ready.append(0.0)
             else:
                 k, c = need
-                last = problem.devices[k].chunks - 1 if c == -1 else c
-                ready.append(times[chunk_index[k, last]])
+                mine = range(problem.devices[k].chunks) if c == -1 else [c]  # -1: all
+                ready.append(max(times[chunk_index[k, j]] for j in mine))
         for choice in itertools.product(*mode_lists):
             for order in orders:
                 free = [0.0] * problem.num_cores
@@ -289,6 +313,22 @@ def test_exact_equals_brute_force_and_its_plan_replays(kwargs: Mapping[str, obje
     assert sol.plan.radio_grid is not None and sol.plan.core_order is not None
     # no policy beats it on the same realisation
     assert all(ms >= sol.makespan_s - quantum for ms in sol.references.values())
+
+
+def test_a_device_may_send_its_chunks_in_any_order() -> None:
+    """a's second slice is the long one: sending chunk 1 first is better than any plan
+    that keeps index order, and the solver finds it (the model once kept index order,
+    and the optimizer's plans beat its "optimum")."""
+    problem = tiny_problem(payload=(900, 500), slices=(0.05e-3, 1.2e-3), split=False)
+    sol = solve(problem, time_limit_s=20.0)
+    assert sol.status == "OPTIMAL"
+    quantum = 20 * sol.time_unit_s
+    optimum = brute_force(problem)
+    assert abs(sol.makespan_s - optimum) <= quantum
+    assert optimum < brute_force(problem, index_order=True) - 1e-6
+    queue_a = [c for dev, c in sol.plan.chunk_order if dev == "a"]
+    assert queue_a == [1, 0]
+    assert execute(problem, sol.plan).makespan_s == sol.makespan_s
 
 
 def test_dram_contention_in_the_replay_makes_the_answer_a_bound() -> None:

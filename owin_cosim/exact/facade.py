@@ -36,6 +36,7 @@ from typing import Any
 
 from owin_cosim.errors import BackendUnavailableError, ConfigError, ScheduleError
 from owin_cosim.exact.references import (
+    ReferenceRun,
     best_reference,
     model_lower_bound,
     run_references,
@@ -133,36 +134,38 @@ def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
     radio = add_radio(model, tables)
     horizon = slots * UNITS_PER_SLOT
     at = [[(d + 1) * UNITS_PER_SLOT for d in dev] for dev in radio.delivery_slot]
-    ready = [
-        None if need is None else at[need[0]][need[1]]  # chunk -1: the last, i.e. all
-        for need in problem.dag.needs
-    ]
-    comp = add_compute(model, problem, unit_s, horizon, ready)
+    every = [(d + 1) * UNITS_PER_SLOT for d in radio.all_slot]
+    comp = add_compute(model, problem, unit_s, horizon, _ready(problem, at, every))
     makespan = model.new_int_var(0, horizon, "makespan")
     for end in comp.end:
         model.add(makespan >= end)
-    for dev in at:
-        model.add(makespan >= dev[-1])
+    for dev_all in every:
+        model.add(makespan >= dev_all)
     model.minimize(makespan)
     return _Model(model, radio, tables, comp, makespan)
 
 
-def _hint(
-    problem: Problem,
-    built: _Model,
-    unit_s: float,
-    owners: list[list[int]],
-    runs: list[tuple[tuple[int, ...], float]],
-) -> None:
+def _ready(problem: Problem, at: list[list[Any]], every: list[Any]) -> list[Any]:
+    """Per layer: when its data is there (a chunk's delivery, or all of a device's for
+    chunk ``-1``), or ``None`` for a layer that needs no uplink data."""
+    return [
+        None if need is None else every[need[0]] if need[1] == -1 else at[need[0]][need[1]]
+        for need in problem.dag.needs
+    ]
+
+
+def _hint(problem: Problem, built: _Model, unit_s: float, start: ReferenceRun) -> None:
     """Start CP-SAT from the best reference run (a complete, feasible hint)."""
     from owin_cosim.exact.compute import hint_compute
     from owin_cosim.exact.radio import hint_radio
 
-    slots = hint_radio(built.model, built.tables, built.radio, owners)
+    owners, runs, queues = start
+    slots = hint_radio(built.model, built.tables, built.radio, owners, queues)
     at = [[(d + 1) * UNITS_PER_SLOT for d in dev] for dev in slots]
-    ready = [None if need is None else at[need[0]][need[1]] for need in problem.dag.needs]
+    every = [max(dev) for dev in at]
+    ready = _ready(problem, at, every)
     end = hint_compute(built.model, built.compute, problem, unit_s, runs, ready)
-    built.model.add_hint(built.makespan, max([end] + [dev[-1] for dev in at]))
+    built.model.add_hint(built.makespan, max([end, *every]))
 
 
 def _hinted_model(
@@ -182,13 +185,13 @@ def _hinted_model(
     unit_s = slot_s / UNITS_PER_SLOT
     _check_size(problem, slots)
     built = _build(problem, slots, unit_s)
-    _hint(problem, built, unit_s, *start)
+    _hint(problem, built, unit_s, start)
     return refs, built, unit_s
 
 
 def _plan(problem: Problem, solver: Any, built: _Model) -> Plan:
     """The solved decisions as a plan the coordinator carries out exactly."""
-    from owin_cosim.exact.radio import grid_of
+    from owin_cosim.exact.radio import grid_of, queues_of
 
     names = problem.dag.names
     comp = built.compute
@@ -204,10 +207,19 @@ def _plan(problem: Problem, solver: Any, built: _Model) -> Plan:
     core_order = {j: [names[v] for _, _, v in sorted(spans)] for j, spans in per_core.items()}
     base = simultaneous_plan(problem)
     grid = grid_of(solver, built.radio, [d.name for d in problem.devices], built.tables)
+    queues = queues_of(solver, built.radio, [d.chunks for d in problem.devices])
+    # every device's chunks in its solved order (devices interleaved: each has its queue)
+    order = sorted(
+        (
+            (p, k, d.name, queues[k][p])
+            for k, d in enumerate(problem.devices)
+            for p in range(d.chunks)
+        )
+    )
     return Plan(
         "exact",
         base.radio_phases,
-        base.chunk_order,
+        tuple((name, c) for _, _, name, c in order),
         "on_arrival",
         notes={"solver": "cp-sat", "clairvoyant": True, "note": CLAIRVOYANT_NOTE},
         placement=placement,
@@ -222,7 +234,6 @@ def _relaxations(problem: Problem, unit_s: float) -> tuple[str, ...]:
     out = [
         f"time: layer durations and NoC times floored to the quantum {unit_s:g} s",
         f"radio: bits per RB and slot floored to 1/{BIT_SCALE} bit",
-        "restriction: each device sends its chunks in index order (as every built-in policy)",
     ]
     if any(o.dram_s > 0 for opts in problem.dag.layer_options for o in opts):
         out.append(

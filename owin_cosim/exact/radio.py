@@ -15,14 +15,18 @@ Variables, per device ``k``, slot ``s`` and RB ``r``:
   ``sum_r pick = n held``): ``bits[k, s] = sum_{r, n} q[k, s, r, n] pick[k, s, r, n]``,
   nothing linearised away (the rates stay the Shannon values of each ``n``), and the
   LP relaxation mixes exact per-``n`` values instead of a loose envelope;
-- ``done[k, c, s]`` (bool): the cumulative bits of ``k`` up to the end of slot ``s``
-  reach the end of chunk ``c`` (chunks leave in index order, bits flow across chunk
-  boundaries inside a slot), both ways (``done`` iff enough bits); chunk ``c`` is
-  delivered at the end of its first done slot, ``(S - sum_s done[k, c, s]) + 1`` slots
-  after 0. Every chunk is delivered within the horizon, and a device that has sent
-  everything holds no RB afterwards (a symmetry cut: those RBs would carry nothing);
-  RBs interchangeable in a slot (the same bits for every device, e.g. without fading)
-  take their owners in order (another symmetry cut).
+- ``at[k, c, p]`` (bool, a permutation; devices with several chunks): ``k`` sends
+  chunk ``c`` in position ``p`` of its queue (a device sends its chunks one after the
+  other in any order the plan gives, bits flowing across chunk boundaries inside a
+  slot); position ``p`` ends at ``T[k, p]``, the sizes of the chunks in positions
+  ``0 .. p`` (a constant when the chunks are of equal size);
+- ``done[k, p, s]`` (bool): the cumulative bits of ``k`` up to the end of slot ``s``
+  reach ``T[k, p]``, both ways (``done`` iff enough bits); position ``p`` is delivered
+  at the end of its first done slot, ``(S - sum_s done[k, p, s]) + 1`` slots after 0,
+  and so is the chunk in it. Every chunk is delivered within the horizon, and a device
+  that has sent everything holds no RB afterwards (a symmetry cut: those RBs would
+  carry nothing); RBs interchangeable in a slot (the same bits for every device, e.g.
+  without fading) take their owners in order (another symmetry cut).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "believed_slots",
     "grid_of",
     "hint_radio",
+    "queues_of",
     "radio_tables",
 ]
 
@@ -59,8 +64,13 @@ class RadioTables:
     slot_s: float
     #: ``q[k, s, r, n - 1]``: scaled bits of RB ``r`` for ``k`` holding ``n`` RBs in ``s``.
     q: np.ndarray
-    #: Per device: the cumulative scaled bits at the end of each chunk.
+    #: Per device: the cumulative scaled bits at the end of each chunk (index order).
     targets: list[list[int]]
+
+    @property
+    def sizes(self) -> list[list[int]]:
+        """Per device: each chunk's scaled bits."""
+        return [[b - a for a, b in zip([0, *t], t, strict=False)] for t in self.targets]
 
 
 def radio_tables(problem: Problem, slots: int) -> RadioTables:
@@ -89,6 +99,10 @@ class RadioVars:
     done: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
     #: Per device, per chunk: the slot at whose end it is delivered.
     delivery_slot: list[list[cp_model.LinearExprT]] = field(default_factory=list)
+    #: Per device: the slot at whose end its last chunk is delivered (all its data).
+    all_slot: list[cp_model.LinearExprT] = field(default_factory=list)
+    #: ``at[k, c, p]``: chunk ``c`` of ``k`` in position ``p`` (devices with 2+ chunks).
+    at: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
     held: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
     #: ``pick[k, s, r, n]``: ``own[k, s, r]`` and ``held[k, s, n]``.
     pick: dict[tuple[int, int, int, int], cp_model.IntVar] = field(default_factory=dict)
@@ -189,36 +203,78 @@ def _slot_bits(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int,
         rv.held[k, s, n] = held[n]
 
 
+def _positions(
+    model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int
+) -> list[cp_model.LinearExprT]:
+    """Where each of ``k``'s chunks goes in its queue; the end of every position in
+    scaled bits (constants when the chunks are of equal size or alone)."""
+    sizes = tab.sizes[k]
+    n = len(sizes)
+    if n == 1:
+        return list(tab.targets[k])
+    for c in range(n):
+        for p in range(n):
+            rv.at[k, c, p] = model.new_bool_var(f"at[{k},{c},{p}]")
+        model.add_exactly_one(rv.at[k, c, p] for p in range(n))
+    for p in range(n):
+        model.add_exactly_one(rv.at[k, c, p] for c in range(n))
+    if len(set(sizes)) == 1:
+        return list(tab.targets[k])
+    return [
+        sum(sizes[c] * sum(rv.at[k, c, q] for q in range(p + 1)) for c in range(n))
+        for p in range(n)
+    ]
+
+
 def _deliveries(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int) -> None:
-    """Cumulative bits, each chunk's done flags and delivery slot; no RB once all is sent."""
+    """Cumulative bits, each position's done flags and delivery slot, each chunk's
+    delivery slot; no RB once all is sent."""
     slots, total = tab.slots, 0
     for s in range(slots):
         total += int(tab.q[k, s].max(axis=1).sum())
         cum = rv.cum[k, s] = model.new_int_var(0, total, f"cum[{k},{s}]")
         model.add(cum == (rv.cum[k, s - 1] + rv.bits[k, s] if s else rv.bits[k, s]))
-    for c, target in enumerate(tab.targets[k]):
+    ends = _positions(model, tab, rv, k)
+    for p, end in enumerate(ends):
         for s in range(slots):
-            d = rv.done[k, c, s] = model.new_bool_var(f"done[{k},{c},{s}]")
-            model.add(rv.cum[k, s] >= target).only_enforce_if(d)
-            model.add(rv.cum[k, s] <= target - 1).only_enforce_if(~d)
-            model.add(rv.cum[k, s] >= target * d)  # the same, for the LP relaxation
+            d = rv.done[k, p, s] = model.new_bool_var(f"done[{k},{p},{s}]")
+            model.add(rv.cum[k, s] >= end).only_enforce_if(d)
+            model.add(rv.cum[k, s] <= end - 1).only_enforce_if(~d)
+            if isinstance(end, int):
+                model.add(rv.cum[k, s] >= end * d)  # the same, for the LP relaxation
             if s > 0:
-                model.add_implication(rv.done[k, c, s - 1], d)
-        model.add(rv.done[k, c, slots - 1] == 1)
-    last = len(tab.targets[k]) - 1
+                model.add_implication(rv.done[k, p, s - 1], d)
+        model.add(rv.done[k, p, slots - 1] == 1)
+    last = len(ends) - 1
     for s in range(1, slots):  # nothing left to send: hold no RB (a symmetry cut)
         for r in range(tab.num_rbs):
             model.add_implication(rv.done[k, last, s - 1], ~rv.own[k, s, r])
-    rv.delivery_slot.append(
-        [slots - sum(rv.done[k, c, s] for s in range(slots)) for c in range(len(tab.targets[k]))]
-    )
+    position: list[cp_model.LinearExprT] = [
+        slots - sum(rv.done[k, p, s] for s in range(slots)) for p in range(len(ends))
+    ]
+    rv.all_slot.append(position[last])
+    if last == 0:
+        rv.delivery_slot.append(position)
+        return
+    chunk: list[cp_model.LinearExprT] = []
+    for c in range(len(ends)):
+        slot = model.new_int_var(0, slots, f"delivery[{k},{c}]")
+        for p in range(len(ends)):
+            model.add(slot == position[p]).only_enforce_if(rv.at[k, c, p])
+        chunk.append(slot)
+    rv.delivery_slot.append(chunk)
 
 
 def hint_radio(
-    model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, owners: list[list[int]]
+    model: cp_model.CpModel,
+    tab: RadioTables,
+    rv: RadioVars,
+    owners: list[list[int]],
+    queues: list[list[int]],
 ) -> list[list[int]]:
     """Hint every radio variable from RB owners per slot (device index, -1: none; no row:
-    none); return every chunk's delivery slot under them (``slots``: not within).
+    none) and each device's chunk order (``queues[k]``); return every chunk's delivery
+    slot under them (``slots``: not within).
 
     Within a slot the owners of interchangeable RBs are first put in the order the
     model's symmetry cut requires (:func:`_in_order`: the same bits for every device,
@@ -230,8 +286,14 @@ def hint_radio(
     ]
     out = []
     for k in range(k_dev):
+        queue, sizes = queues[k], tab.sizes[k]
+        for c in range(len(sizes)):
+            for p in range(len(sizes)):
+                if (k, c, p) in rv.at:
+                    model.add_hint(rv.at[k, c, p], queue[p] == c)
+        ends = [int(x) for x in np.cumsum([sizes[c] for c in queue])]
         cum = 0
-        when = [slots] * len(tab.targets[k])
+        when = [slots] * len(ends)  # by position
         for s, row in enumerate(rows):
             n = sum(o == k for o in row)
             for r in range(num_rbs):
@@ -244,11 +306,31 @@ def hint_radio(
             cum += bits
             model.add_hint(rv.bits[k, s], bits)
             model.add_hint(rv.cum[k, s], cum)
-            for c, target in enumerate(tab.targets[k]):
-                model.add_hint(rv.done[k, c, s], cum >= target)
-                if cum >= target and when[c] == slots:
-                    when[c] = s
-        out.append(when)
+            for p, end in enumerate(ends):
+                model.add_hint(rv.done[k, p, s], cum >= end)
+                if cum >= end and when[p] == slots:
+                    when[p] = s
+        by_chunk = [slots] * len(ends)
+        for p, c in enumerate(queue):
+            by_chunk[c] = when[p]
+        for c, slot in enumerate(by_chunk):
+            if len(ends) > 1:
+                model.add_hint(rv.delivery_slot[k][c], slot)  # type: ignore[arg-type]
+        out.append(by_chunk)
+    return out
+
+
+def queues_of(solver: cp_model.CpSolver, rv: RadioVars, chunks: list[int]) -> list[list[int]]:
+    """Per device, its chunks in the solved sending order."""
+    out = []
+    for k, n in enumerate(chunks):
+        where = [
+            next((p for p in range(n) if solver.boolean_value(rv.at[k, c, p])), 0)
+            if (k, c, 0) in rv.at
+            else c
+            for c in range(n)
+        ]
+        out.append(sorted(range(n), key=lambda c: where[c]))
     return out
 
 

@@ -25,8 +25,9 @@ __all__ = [
     "simultaneous_plan",
 ]
 
-#: What the best reference run did: RB owners per slot, and per layer (cores, start).
-ReferenceRun = tuple[list[list[int]], list[tuple[tuple[int, ...], float]]]
+#: What the best reference run did: RB owners per slot, per layer (cores, start), and
+#: per device its chunks in sending order.
+ReferenceRun = tuple[list[list[int]], list[tuple[tuple[int, ...], float]], list[list[int]]]
 
 
 def simultaneous_plan(problem: Problem) -> Plan:
@@ -40,7 +41,8 @@ def run_references(
     problem: Problem, plans: Mapping[str, Plan]
 ) -> tuple[dict[str, float], ReferenceRun]:
     """Every reference plan's makespan on the real network, and what the best one did
-    (its RB owners per slot, recorded by the uplink, and its layers' cores and starts)."""
+    (its RB owners per slot, recorded by the uplink, its layers' cores and starts, and
+    each device's chunk order)."""
     refs: dict[str, float] = {}
     best: tuple[float, ReferenceRun] | None = None
     index = {name: v for v, name in enumerate(problem.dag.names)}
@@ -57,7 +59,10 @@ def run_references(
             runs: list[tuple[tuple[int, ...], float]] = [((), 0.0)] * len(index)
             for rec in result.layers:
                 runs[index[rec.layer]] = (rec.cores, rec.start_s)
-            best = (result.makespan_s, (owners, runs))
+            queues: list[list[int]] = [[] for _ in problem.devices]
+            for dev, c in plan.chunk_order:  # a device sends its chunks in this order
+                queues[problem.device_index(dev)].append(c)
+            best = (result.makespan_s, (owners, runs, queues))
     assert best is not None
     return refs, best[1]
 
