@@ -29,6 +29,7 @@ from owin_cosim.cli import app
 from owin_cosim.errors import BackendUnavailableError, ConfigError
 from owin_cosim.exact import Solution, facade, references, solve
 from owin_cosim.exact.facade import require_ortools
+from owin_cosim.exact.symmetry import ordered_pairs
 from owin_cosim.network.base import AdvanceResult, ChunkTx, NetworkBackend, NetworkRef, RadioUse
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.network.ofdm.config import OfdmConfig
@@ -329,6 +330,22 @@ def test_a_device_may_send_its_chunks_in_any_order() -> None:
     queue_a = [c for dev, c in sol.plan.chunk_order if dev == "a"]
     assert queue_a == [1, 0]
     assert execute(problem, sol.plan).makespan_s == sol.makespan_s
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pairs"),
+    [
+        ({}, [(0, 1)]),  # equal chunks, equal slices: a mirror image for every schedule
+        ({"slices": (0.05e-3, 1.2e-3)}, []),  # the slices differ
+        ({"payload": (901, 500)}, []),  # 451 and 450 bytes
+    ],
+)
+def test_only_interchangeable_chunks_keep_index_order(
+    kwargs: Mapping[str, object], pairs: list[tuple[int, int]]
+) -> None:
+    problem = tiny_problem(**kwargs)  # type: ignore[arg-type]
+    assert ordered_pairs(problem, 0) == pairs
+    assert ordered_pairs(problem, 1) == []  # one chunk
 
 
 def test_dram_contention_in_the_replay_makes_the_answer_a_bound() -> None:

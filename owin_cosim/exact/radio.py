@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.sat.python import cp_model
 
+from owin_cosim.exact.symmetry import ordered_pairs
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.system.problem import Problem
 
@@ -66,6 +67,9 @@ class RadioTables:
     q: np.ndarray
     #: Per device: the cumulative scaled bits at the end of each chunk (index order).
     targets: list[list[int]]
+    #: Per device: chunk pairs ``(a, b)`` the model sends ``a`` first without loss
+    #: (:func:`~owin_cosim.exact.symmetry.ordered_pairs`).
+    ordered: list[list[tuple[int, int]]] = field(default_factory=list)
 
     @property
     def sizes(self) -> list[list[int]]:
@@ -88,7 +92,8 @@ def radio_tables(problem: Problem, slots: int) -> RadioTables:
             rate = channel.rb_rate_bps(channel.power_w[k] / split[None, :], gains[k][:, None])
             q[k, s] = np.floor(rate * cfg.slot_s * BIT_SCALE).astype(np.int64)
     targets = [[int(x) * 8 * BIT_SCALE for x in np.cumsum(d.chunk_bytes)] for d in problem.devices]
-    return RadioTables(slots, num_rbs, cfg.slot_s, q, targets)
+    ordered = [ordered_pairs(problem, k) for k in range(k_dev)]
+    return RadioTables(slots, num_rbs, cfg.slot_s, q, targets, ordered)
 
 
 @dataclass
@@ -207,10 +212,12 @@ def _positions(
     model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int
 ) -> list[cp_model.LinearExprT]:
     """Where each of ``k``'s chunks goes in its queue; the end of every position in
-    scaled bits (constants when the chunks are of equal size or alone)."""
-    sizes = tab.sizes[k]
+    scaled bits (constants when the chunks are of equal size or alone). No variables
+    when the symmetry cut fixes the whole order (every chunk interchangeable with the
+    next: index order loses nothing)."""
+    sizes, pairs = tab.sizes[k], tab.ordered[k] if tab.ordered else []
     n = len(sizes)
-    if n == 1:
+    if n == 1 or pairs == [(c, c + 1) for c in range(n - 1)]:
         return list(tab.targets[k])
     for c in range(n):
         for p in range(n):
@@ -218,6 +225,10 @@ def _positions(
         model.add_exactly_one(rv.at[k, c, p] for p in range(n))
     for p in range(n):
         model.add_exactly_one(rv.at[k, c, p] for c in range(n))
+    for a, b in pairs:  # interchangeable: a goes first (a symmetry cut)
+        model.add(
+            sum(p * rv.at[k, a, p] for p in range(n)) < sum(p * rv.at[k, b, p] for p in range(n))
+        )
     if len(set(sizes)) == 1:
         return list(tab.targets[k])
     return [
@@ -253,7 +264,7 @@ def _deliveries(model: cp_model.CpModel, tab: RadioTables, rv: RadioVars, k: int
         slots - sum(rv.done[k, p, s] for s in range(slots)) for p in range(len(ends))
     ]
     rv.all_slot.append(position[last])
-    if last == 0:
+    if (k, 0, 0) not in rv.at:  # one chunk, or index order: chunk c in position c
         rv.delivery_slot.append(position)
         return
     chunk: list[cp_model.LinearExprT] = []
@@ -314,7 +325,7 @@ def hint_radio(
         for p, c in enumerate(queue):
             by_chunk[c] = when[p]
         for c, slot in enumerate(by_chunk):
-            if len(ends) > 1:
+            if (k, c, 0) in rv.at:
                 model.add_hint(rv.delivery_slot[k][c], slot)  # type: ignore[arg-type]
         out.append(by_chunk)
     return out
