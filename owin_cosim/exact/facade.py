@@ -42,13 +42,16 @@ from owin_cosim.exact.references import (
     run_references,
     simultaneous_plan,
 )
+from owin_cosim.exact.replay import check_deliveries, dram_slowed
 from owin_cosim.exact.solution import CLAIRVOYANT_NOTE, Solution
-from owin_cosim.results.records import RunResult
+from owin_cosim.exact.symmetry import fixed_order
 from owin_cosim.sim.coordinator import execute
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
 
 __all__ = [
+    "INDEX_ORDER",
+    "INDEX_ORDER_SHARE",
     "MARGIN_SLOTS",
     "MAX_RADIO_BOOLEANS",
     "RANDOM_SEED",
@@ -64,6 +67,10 @@ UNITS_PER_SLOT = 1_000_000
 MARGIN_SLOTS = 2
 #: CP-SAT's random seed (fixed: same inputs, same search).
 RANDOM_SEED = 0
+#: Share of the time limit for the index-order model, when some device's chunk order
+#: is free (its plan, under the name :data:`INDEX_ORDER`, starts the free search).
+INDEX_ORDER_SHARE = 1 / 3
+INDEX_ORDER = "index order"
 #: Largest radio model built (``own`` and ``pick`` booleans): beyond it the model alone
 #: takes minutes and gigabytes to build, and no proof comes (``docs/exact.md``).
 MAX_RADIO_BOOLEANS = 500_000
@@ -123,7 +130,7 @@ def _check_size(problem: Problem, slots: int) -> None:
         )
 
 
-def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
+def _build(problem: Problem, slots: int, unit_s: float, index_order: bool = False) -> _Model:
     from ortools.sat.python import cp_model
 
     from owin_cosim.exact.compute import add_compute
@@ -132,6 +139,10 @@ def _build(problem: Problem, slots: int, unit_s: float) -> _Model:
     model = cp_model.CpModel()
     tables = radio_tables(problem, slots)
     radio = add_radio(model, tables)
+    if index_order:  # every device's chunks in index order (the first stage of solve)
+        for (_, c, p), var in radio.at.items():
+            if c == p:
+                model.add(var == 1)
     horizon = slots * UNITS_PER_SLOT
     at = [[(d + 1) * UNITS_PER_SLOT for d in dev] for dev in radio.delivery_slot]
     every = [(d + 1) * UNITS_PER_SLOT for d in radio.all_slot]
@@ -169,7 +180,7 @@ def _hint(problem: Problem, built: _Model, unit_s: float, start: ReferenceRun) -
 
 
 def _hinted_model(
-    problem: Problem, plans: Mapping[str, Plan]
+    problem: Problem, plans: Mapping[str, Plan], index_order: bool = False
 ) -> tuple[dict[str, float], _Model, float]:
     """Run the reference ``plans``, build the model on their horizon and hint it with
     the best run.
@@ -184,7 +195,7 @@ def _hinted_model(
     slots = math.ceil(min(refs.values()) / slot_s - 1e-9) + MARGIN_SLOTS
     unit_s = slot_s / UNITS_PER_SLOT
     _check_size(problem, slots)
-    built = _build(problem, slots, unit_s)
+    built = _build(problem, slots, unit_s, index_order)
     _hint(problem, built, unit_s, start)
     return refs, built, unit_s
 
@@ -243,33 +254,6 @@ def _relaxations(problem: Problem, unit_s: float) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_deliveries(problem: Problem, result: RunResult, believed: list[list[int]]) -> None:
-    slot_s = problem.network.config.slot_s
-    for c in result.chunks:
-        k = problem.device_index(c.device)
-        slot = round(c.last_byte_s / slot_s) - 1
-        if slot != believed[k][c.chunk]:
-            raise ScheduleError(
-                f"exact reference: {c.device}#{c.chunk} arrived at the end of slot {slot} "
-                f"in the replay, the solver believed slot {believed[k][c.chunk]} (a bug)"
-            )
-
-
-def _dram_slowed(problem: Problem, result: RunResult, plan: Plan) -> bool:
-    """Whether some layer took longer than its option's time alone in the replay."""
-    index = {name: v for v, name in enumerate(problem.dag.names)}
-    for rec in result.layers:
-        v = index[rec.layer]
-        option = next(
-            o
-            for o in problem.dag.layer_options[v]
-            if o.group == len(rec.cores) and o.core_type == problem.core_type_of(rec.cores[0])
-        )
-        if rec.end_s - rec.start_s > option.alone_s * (1 + 1e-9) + 1e-15:
-            return True
-    return False
-
-
 def solve(
     problem: Problem,
     time_limit_s: float,
@@ -314,7 +298,47 @@ def solve(
     _check(problem, time_limit_s, workers)
     cp_model = require_ortools()
     plans = {"simultaneous": simultaneous_plan(problem), **dict(references or {})}
-    refs, built, unit_s = _hinted_model(problem, plans)
+    first: dict[str, Any] = {}
+    if not all(fixed_order(problem, k) for k in range(len(problem.devices))):
+        # Chunk orders multiply the search: the index-order optimum first, on a share
+        # of the limit; its plan then starts the free search (docs/exact.md)
+        limit = time_limit_s * INDEX_ORDER_SHARE
+        solver, built, _, _, status, took = _search(
+            problem, plans, limit, workers, random_seed, True
+        )
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            plans[INDEX_ORDER] = _plan(problem, solver, built)
+        first = {"status": solver.status_name(status), "wall_s": took}
+        time_limit_s = max(time_limit_s - took, 1e-3)
+    solver, built, refs, unit_s, status, solve_s = _search(
+        problem, plans, time_limit_s, workers, random_seed
+    )
+    solve_s += first.get("wall_s", 0.0)
+    name = solver.status_name(status)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        # stopped before a plan of its own (even the hint unread, e.g. a limit spent
+        # presolving): the best reference plan is one, with the best bound known
+        found = _from_reference(problem, solver, built, name, solve_s, refs, unit_s, plans)
+    else:
+        found = _better_reference(
+            _finish(problem, solver, built, name, solve_s, refs, unit_s), plans
+        )
+    return replace(found, solver={**found.solver, INDEX_ORDER: first}) if first else found
+
+
+def _search(
+    problem: Problem,
+    plans: Mapping[str, Plan],
+    time_limit_s: float,
+    workers: int,
+    random_seed: int,
+    index_order: bool = False,
+) -> tuple[Any, _Model, dict[str, float], float, Any, float]:
+    """Build, hint and solve the model: the solver, the model, the references'
+    makespans, the time unit, CP-SAT's status and the solve's wall time."""
+    from ortools.sat.python import cp_model
+
+    refs, built, unit_s = _hinted_model(problem, plans, index_order)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = random_seed
@@ -328,18 +352,13 @@ def solve(
     solver.parameters.interleave_search = workers > 1
     t0 = time.perf_counter()
     status = solver.solve(built.model)
-    solve_s = time.perf_counter() - t0
+    took = time.perf_counter() - t0
     name = solver.status_name(status)
     if status == cp_model.INFEASIBLE:
         raise ScheduleError("exact reference: the model is infeasible (a bug: the references fit)")
     if status == cp_model.MODEL_INVALID:
         raise ScheduleError(f"exact reference: CP-SAT rejects the model ({name}; a bug)")
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # stopped before a plan of its own (even the hint unread, e.g. a limit spent
-        # presolving): the best reference plan is one, with the best bound known
-        return _from_reference(problem, solver, built, name, solve_s, refs, unit_s, plans)
-    found = _finish(problem, solver, built, name, solve_s, refs, unit_s)
-    return _better_reference(found, plans)
+    return solver, built, refs, unit_s, status, took
 
 
 def _from_reference(
@@ -431,13 +450,13 @@ def _finish(
     optimal = status == "OPTIMAL"
     plan = _plan(problem, solver, built)
     result = execute(problem, plan)
-    _check_deliveries(problem, result, believed_slots(solver, built.radio))
+    check_deliveries(problem, result, believed_slots(solver, built.radio))
     model_s = int(solver.objective_value) * unit_s
     replay_s = result.makespan_s
     tol = (2 * len(problem.dag) + 2) * unit_s
     dram_binds = False
     if replay_s > model_s + tol:
-        if not _dram_slowed(problem, result, plan):
+        if not dram_slowed(problem, result):
             raise ScheduleError(
                 f"exact reference: the replay's makespan {replay_s!r} s exceeds the solver's "
                 f"{model_s!r} s and no layer was slowed by DRAM contention (a bug)"

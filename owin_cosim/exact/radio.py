@@ -217,7 +217,7 @@ def _positions(
     next: index order loses nothing)."""
     sizes, pairs = tab.sizes[k], tab.ordered[k] if tab.ordered else []
     n = len(sizes)
-    if n == 1 or pairs == [(c, c + 1) for c in range(n - 1)]:
+    if n == 1 or pairs == [(c, c + 1) for c in range(n - 1)]:  # symmetry.fixed_order
         return list(tab.targets[k])
     for c in range(n):
         for p in range(n):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from owin_cosim.system.problem import Problem
 
-__all__ = ["ordered_pairs"]
+__all__ = ["fixed_order", "ordered_pairs"]
 
 
 def _chunk_of(problem: Problem) -> list[set[tuple[int, int]]]:
@@ -84,3 +84,10 @@ def ordered_pairs(problem: Problem, k: int) -> list[tuple[int, int]]:
                 out.append((a, b))
                 break  # the next interchangeable one; the chain orders the class
     return out
+
+
+def fixed_order(problem: Problem, k: int) -> bool:
+    """Whether device ``k``'s order is fixed without loss: one chunk, or every chunk
+    interchangeable with the next."""
+    n = problem.devices[k].chunks
+    return n == 1 or ordered_pairs(problem, k) == [(c, c + 1) for c in range(n - 1)]
