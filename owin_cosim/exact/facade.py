@@ -44,7 +44,7 @@ from owin_cosim.exact.references import (
 )
 from owin_cosim.exact.replay import check_deliveries, dram_slowed
 from owin_cosim.exact.solution import CLAIRVOYANT_NOTE, Solution
-from owin_cosim.exact.symmetry import fixed_order
+from owin_cosim.exact.symmetry import fixed_order, ordered_pairs
 from owin_cosim.sim.coordinator import execute
 from owin_cosim.system.plan import Plan
 from owin_cosim.system.problem import Problem
@@ -299,7 +299,8 @@ def solve(
     cp_model = require_ortools()
     plans = {"simultaneous": simultaneous_plan(problem), **dict(references or {})}
     first: dict[str, Any] = {}
-    if not all(fixed_order(problem, k) for k in range(len(problem.devices))):
+    devices = enumerate(problem.devices)
+    if not all(fixed_order(ordered_pairs(problem, k), d.chunks) for k, d in devices):
         # Chunk orders multiply the search: the index-order optimum first, on a share
         # of the limit; its plan then starts the free search (docs/exact.md)
         limit = time_limit_s * INDEX_ORDER_SHARE

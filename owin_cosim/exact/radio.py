@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.sat.python import cp_model
 
-from owin_cosim.exact.symmetry import ordered_pairs
+from owin_cosim.exact.symmetry import fixed_order, ordered_pairs
 from owin_cosim.network.ofdm.channel import OfdmChannel
 from owin_cosim.system.problem import Problem
 
@@ -217,7 +217,7 @@ def _positions(
     next: index order loses nothing)."""
     sizes, pairs = tab.sizes[k], tab.ordered[k] if tab.ordered else []
     n = len(sizes)
-    if n == 1 or pairs == [(c, c + 1) for c in range(n - 1)]:  # symmetry.fixed_order
+    if fixed_order(pairs, n):
         return list(tab.targets[k])
     for c in range(n):
         for p in range(n):

@@ -31,12 +31,13 @@ def _chunk_of(problem: Problem) -> list[set[tuple[int, int]]]:
     return out
 
 
-def _swap(problem: Problem, k: int, a: int, b: int) -> list[int] | None:
-    """The layer permutation that swaps chunk ``a``'s and ``b``'s own layers (by name),
-    or ``None`` when they do not pair up."""
+def _swap(
+    problem: Problem, owner: list[set[tuple[int, int]]], k: int, a: int, b: int
+) -> list[int] | None:
+    """The layer permutation that swaps chunk ``a``'s and ``b``'s own layers (by name;
+    ``owner``: :func:`_chunk_of`), or ``None`` when they do not pair up."""
     dag = problem.dag
     index = {name: v for v, name in enumerate(dag.names)}
-    owner = _chunk_of(problem)
     perm = list(range(len(dag.names)))
     mine = {c: [v for v in perm if owner[v] == {(k, c)}] for c in (a, b)}
     if len(mine[a]) != len(mine[b]):
@@ -74,20 +75,26 @@ def ordered_pairs(problem: Problem, k: int) -> list[tuple[int, int]]:
     """Pairs ``(a, b)`` of device ``k``'s chunks the model may send ``a`` first: each
     chunk with the next one interchangeable with it (see the module docstring)."""
     sizes = problem.devices[k].chunk_bytes
-    out = []
+    out: list[tuple[int, int]] = []
+    if len(sizes) == 1:
+        return out
+    owner = _chunk_of(problem)
     for a in range(len(sizes)):
         for b in range(a + 1, len(sizes)):
             if sizes[a] != sizes[b]:
                 continue
-            perm = _swap(problem, k, a, b)
+            perm = _swap(problem, owner, k, a, b)
             if perm is not None and _is_automorphism(problem, k, a, b, perm):
                 out.append((a, b))
                 break  # the next interchangeable one; the chain orders the class
     return out
 
 
-def fixed_order(problem: Problem, k: int) -> bool:
-    """Whether device ``k``'s order is fixed without loss: one chunk, or every chunk
-    interchangeable with the next."""
-    n = problem.devices[k].chunks
-    return n == 1 or ordered_pairs(problem, k) == [(c, c + 1) for c in range(n - 1)]
+def fixed_order(pairs: list[tuple[int, int]], chunks: int) -> bool:
+    """Whether :func:`ordered_pairs` fixes a device's whole order (``chunks`` of them):
+    one chunk, or every chunk interchangeable with the next.
+
+    >>> fixed_order([(0, 1), (1, 2)], 3), fixed_order([(1, 2)], 3), fixed_order([], 1)
+    (True, False, True)
+    """
+    return pairs == [(c, c + 1) for c in range(chunks - 1)]

@@ -138,8 +138,9 @@ def _early_pool(
     dask client always (the cluster's workers are not ours); the local pool when no run
     can need a local ns-3 worker pool (whose announcement the workers must inherit, so
     they start after it)."""
+    where = str(Path(out).absolute())  # workers may run in another working directory
     if scheduler is not None:
-        client = make_executor(str(Path(out).absolute()), workers, scheduler, plot)
+        client = make_executor(where, workers, scheduler, plot)
         assert isinstance(client, DaskPool)  # a scheduler: the dask client
         client.start_soon()
         return client
@@ -152,7 +153,7 @@ def _early_pool(
             return None
     except ConfigError:
         return None  # resolve_runs says what is wrong with it
-    pool = make_executor(str(Path(out).absolute()), workers, None, plot)
+    pool = make_executor(where, workers, None, plot)
     assert isinstance(pool, LocalPool)  # no scheduler: the local pool
     pool.start_soon()
     return pool
